@@ -1,0 +1,53 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+POETRY := $(TOOLS)/bin/poetry
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install run test lint format bench clean
+
+help:
+	@echo "make run    install, create and migrate the database, serve on http://$(HOST):$(PORT)"
+	@echo "make test   install, lint and run the whole suite with coverage"
+	@echo "make bench  load the NYC data and benchmark the spot routes"
+
+# Poetry (isolated in .tools) owns the dependency set; the locked set is exported and
+# installed with pip, which needs only the simple index API of the package registry.
+$(POETRY):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "poetry>=2.1,<3" "poetry-plugin-export>=1.9"
+
+$(BIN)/.installed: pyproject.toml poetry.lock | $(POETRY)
+	$(POETRY) check --lock
+	$(POETRY) export --with dev --format requirements.txt --output $(TOOLS)/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r $(TOOLS)/requirements.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	DEBUG=$${DEBUG:-true} bin/run-dev
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage report
+
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .coverage .pytest_cache .ruff_cache staticfiles

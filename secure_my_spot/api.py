@@ -1,0 +1,93 @@
+"""Cross-cutting API behaviour from the contract's general rules.
+
+Routes with and without trailing slash, JSON-only errors of the DRF shape, and a JSON parser
+that turns every malformed body into a 400 rather than a 500 further down.
+"""
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, re_path
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from secure_my_spot.exceptions import ApplicationError
+
+OPTIONAL_SLASH = "/?"
+
+
+def route(pattern: str, view: Any, name: str) -> URLPattern:
+    """Match `pattern` (a regex without anchors or trailing slash) with or without the slash.
+
+    A redirect to the slashed URL would make browsers drop PATCH and DELETE bodies.
+    """
+    return re_path(rf"^{pattern}{OPTIONAL_SLASH}$", view, name=name)
+
+
+def schema_paths_without_optional_slash(endpoints: list) -> list:
+    """Show `/sign-up/` in the OpenAPI schema instead of the regex-ish `/sign-up/?`."""
+    return [
+        (path.removesuffix("?") if path.endswith("/?") else path, *rest)
+        for path, *rest in endpoints
+    ]
+
+
+class StrictJSONParser(JSONParser):
+    """JSON that PostgreSQL and the password hashers can take: no lone surrogates."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise exceptions.ParseError("JSON parse error - invalid unicode in body.") from exc
+        return data
+
+
+def unwrap(data: Any, key: str) -> dict:
+    """The object under the contract's wrapper key (`credentials`, `reservation`).
+
+    Errors inside it are reported under the inner field names, as the contract shows them.
+    """
+    if not isinstance(data, dict):
+        raise exceptions.ValidationError({"detail": "Expected a JSON object."})
+    inner = data.get(key)
+    if not isinstance(inner, dict):
+        raise exceptions.ValidationError({key: [f"An object under '{key}' is required."]})
+    return inner
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    if isinstance(exc, ApplicationError):
+        body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
+        exc.detail = {"detail": " ".join(str(message) for message in exc.detail)}
+    return drf_exception_handler(exc, context)
+
+
+def _json_error(message: str, status_code: int) -> JsonResponse:
+    return JsonResponse({"detail": message}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error("Bad request.", status.HTTP_400_BAD_REQUEST)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error("You do not have permission to perform this action.", 403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error("Not found.", status.HTTP_404_NOT_FOUND)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json_error("Internal server error.", status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,23 @@
+"""Test settings: the real PostgreSQL, RabbitMQ and Redis, but isolated from development data."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/14")
+
+from secure_my_spot.settings import *  # noqa: F403
+from secure_my_spot.settings import STORAGES
+
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Hashing cost is not what the tests are about.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Serve static files from the apps, no collectstatic manifest needed.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from secure_my_spot.api import route
+from secure_my_spot.health import healthz, readyz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    route("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    route("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    route("healthz", healthz, name="healthz"),
+    route("readyz", readyz, name="readyz"),
+    path("", include("users.urls")),
+    path("", include("parking_spots.urls")),
+    path("", include("reservations.urls")),
+    path("", include("payments.urls")),
+]
+
+handler400 = "secure_my_spot.api.bad_request"
+handler403 = "secure_my_spot.api.permission_denied"
+handler404 = "secure_my_spot.api.page_not_found"
+handler500 = "secure_my_spot.api.server_error"

@@ -1,0 +1,9 @@
+from secure_my_spot.api import route
+from users import views
+
+urlpatterns = [
+    route("sign-up", views.SignUpApi.as_view(), name="sign-up"),
+    route("sign-in", views.SignInApi.as_view(), name="sign-in"),
+    route("sign-out", views.SignOutApi.as_view(), name="sign-out"),
+    route("change-pw", views.ChangePasswordApi.as_view(), name="change-pw"),
+]

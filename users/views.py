@@ -1,0 +1,115 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from secure_my_spot.api import unwrap
+from users.services import user_change_password, user_create, user_sign_in, user_sign_out
+
+
+def _password_field() -> serializers.CharField:
+    return serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+def _mismatch_check(attrs: dict, field: str, confirmation: str) -> dict:
+    if attrs[field] != attrs[confirmation]:
+        raise serializers.ValidationError({confirmation: ["The passwords do not match."]})
+    return attrs
+
+
+class TokenOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="user.id")
+    email = serializers.EmailField(source="user.email")
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+def _token_response(user, token, key) -> Response:
+    body = TokenOutputSerializer({"user": user, "token": key, "expires_at": token.expiry}).data
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _wrapped(name: str, serializer: type[serializers.Serializer]):
+    return inline_serializer(name, fields={"credentials": serializer()})
+
+
+class SignUpApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = _password_field()
+        password_confirmation = _password_field()
+
+        def validate(self, attrs: dict) -> dict:
+            return _mismatch_check(attrs, "password", "password_confirmation")
+
+    @extend_schema(
+        request=_wrapped("SignUpRequest", InputSerializer),
+        responses={201: TokenOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=unwrap(request.data, "credentials"))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user_create(email=data["email"], password=data["password"])
+        user, token, key = user_sign_in(email=data["email"], password=data["password"])
+        return _token_response(user, token, key)
+
+
+class SignInApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = _password_field()
+
+    @extend_schema(
+        request=_wrapped("SignInRequest", InputSerializer),
+        responses={201: TokenOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=unwrap(request.data, "credentials"))
+        serializer.is_valid(raise_exception=True)
+        user, token, key = user_sign_in(**serializer.validated_data)
+        return _token_response(user, token, key)
+
+
+class SignOutApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        user_sign_out(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChangePasswordApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = _password_field()
+        new_password = _password_field()
+        new_password_confirmed = _password_field()
+
+        def validate(self, attrs: dict) -> dict:
+            return _mismatch_check(attrs, "new_password", "new_password_confirmed")
+
+    @extend_schema(
+        request=_wrapped("ChangePasswordRequest", InputSerializer), responses={204: None}
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=unwrap(request.data, "credentials"))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user_change_password(
+            user=request.user,
+            current_token=request.auth,
+            email=data["email"],
+            password=data["password"],
+            new_password=data["new_password"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
