@@ -1,4 +1,8 @@
-"""Test settings: the real PostgreSQL, RabbitMQ and Redis, but isolated from development data."""
+"""Test settings: the real PostgreSQL, RabbitMQ and Redis, isolated from development data.
+
+They live outside the settings package because importing it checks SECRET_KEY, which the
+environment defaults below must precede.
+"""
 
 import os
 
