@@ -1,7 +1,7 @@
 """The contract's general rules, checked on the routes that exist."""
 
 import pytest
-from django.test import override_settings
+from rest_framework.throttling import ScopedRateThrottle
 
 from tests.conftest import PASSWORD
 
@@ -99,17 +99,12 @@ def test_wrong_method_is_json_405(api_client):
     assert "detail" in response.json()
 
 
-@override_settings(
-    REST_FRAMEWORK={
-        **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"auth": "3/minute", "guest": "3/minute"},
-    }
-)
-def test_sign_in_is_throttled_per_client_address(api_client, user):
-    from rest_framework.settings import api_settings
-    from rest_framework.throttling import ScopedRateThrottle
+@pytest.fixture
+def tight_throttle(monkeypatch):
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
 
-    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+def test_sign_in_is_throttled_per_client_address(api_client, user, tight_throttle):
     body = {"credentials": {"email": user.email, "password": "wrong-password-1"}}
     statuses = [api_client.post("/sign-in/", body, format="json").status_code for _ in range(4)]
 

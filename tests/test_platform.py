@@ -1,0 +1,65 @@
+"""Schema, docs and probes."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+AUTH_ROUTES = {
+    "/sign-up/": "post",
+    "/sign-in/": "post",
+    "/sign-out/": "delete",
+    "/change-pw/": "patch",
+}
+
+
+def test_schema_describes_auth_routes_with_bodies(api_client):
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    for path, method in AUTH_ROUTES.items():
+        assert method in schema["paths"][path], path
+    sign_up = schema["paths"]["/sign-up/"]["post"]["requestBody"]["content"]["application/json"]
+    ref = sign_up["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert "credentials" in schema["components"]["schemas"][ref]["properties"]
+
+
+def test_schema_without_slash(api_client):
+    response = api_client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+
+
+def test_docs_page_is_served(api_client):
+    response = api_client.get("/api/docs/")
+
+    assert response.status_code == 200
+    assert b"swagger" in response.content.lower()
+
+
+def test_healthz(api_client):
+    response = api_client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_checks_the_real_services(api_client):
+    response = api_client.get("/readyz/")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok", "cache": "ok"},
+    }
+
+
+def test_readyz_reports_an_unreachable_broker(api_client, settings):
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"
+
+    response = api_client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "unavailable"
+    assert response.json()["checks"]["database"] == "ok"
