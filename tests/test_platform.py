@@ -1,5 +1,7 @@
 """Schema, docs and probes."""
 
+import io
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +65,29 @@ def test_readyz_reports_an_unreachable_broker(api_client, settings):
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "unavailable"
     assert response.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@pytest.mark.django_db(transaction=True)
+def test_ensure_database_creates_a_missing_database(settings):
+    from django.core.management import call_command
+    from django.db import connection
+
+    name = "secure_my_spot_ensure_db_test"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+    settings.DATABASES = {"default": {**settings.DATABASES["default"], "NAME": name}}
+    try:
+        out = io.StringIO()
+        call_command("ensure_database", stdout=out)
+        call_command("ensure_database", stdout=out)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            assert cursor.fetchone() == (1,)
+        assert out.getvalue().splitlines() == [
+            f"Created database {name}.",
+            f"Database {name} exists.",
+        ]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
