@@ -187,3 +187,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Reservations ----------------------------------------------------------------------
+# Longest reservation (a spot's own meter limit can lower it), in minutes.
+RESERVATION_MAX_MINUTES = env.int("RESERVATION_MAX_MINUTES", default=24 * 60)
+# How long a new reservation holds its spot while the client enters card details.
+RESERVATION_HOLD_MINUTES = env.int("RESERVATION_HOLD_MINUTES", default=10)
+# Smallest non-zero bill (Stripe's USD minimum is 50 cents).
+RESERVATION_MINIMUM_CHARGE_CENTS = env.int("RESERVATION_MINIMUM_CHARGE_CENTS", default=50)

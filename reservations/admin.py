@@ -1,0 +1,51 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from reservations.models import Reservation
+from reservations.services import reservation_end_now
+from secure_my_spot.exceptions import ApplicationError
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    """Read-only: reservations change state through the services only, so bills stay true."""
+
+    list_display = (
+        "id",
+        "email",
+        "spot",
+        "status",
+        "start_time",
+        "end_time",
+        "rate",
+        "amount_cents",
+        "card_last4",
+    )
+    list_filter = ("status", ("start_time", admin.DateFieldListFilter), "created_at")
+    date_hierarchy = "start_time"
+    search_fields = ("email", "=spot__id", "spot__street", "spot__meter_number")
+    list_select_related = ("spot", "user")
+    actions = ["end_now"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Reservation | None = None):
+        return [field.name for field in Reservation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
+        return False
+
+    @admin.action(description="End the selected reservations now (billed)")
+    def end_now(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
+        ended = 0
+        for reservation in queryset:
+            try:
+                reservation_end_now(reservation_id=reservation.pk)
+            except ApplicationError as exc:
+                self.message_user(request, f"#{reservation.pk}: {exc.message}", messages.WARNING)
+            else:
+                ended += 1
+        if ended:
+            self.message_user(request, f"Ended {ended} reservation(s).", messages.SUCCESS)

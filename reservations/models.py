@@ -1,0 +1,136 @@
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
+from django.db import models
+from django.db.models import Func, Q
+
+from parking_spots.models import ParkingSpot
+
+
+class TsTzRange(Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class ReservationStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Pending payment"
+    ACTIVE = "active", "Active"
+    ENDED = "ended", "Ended"
+    PAID = "paid", "Paid"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# The statuses in which a reservation occupies its spot for [start_time, end_time).
+HOLDING_STATUSES = (ReservationStatus.PENDING_PAYMENT, ReservationStatus.ACTIVE)
+# The statuses that carry a final bill.
+BILLED_STATUSES = (
+    ReservationStatus.ENDED,
+    ReservationStatus.PAID,
+    ReservationStatus.PAYMENT_FAILED,
+)
+
+
+class Reservation(models.Model):
+    """A person's claim on one spot for [start_time, end_time), and its bill.
+
+    No double booking is PostgreSQL's job: an exclusion constraint forbids two holding rows
+    (pending_payment or active) of one spot with overlapping periods. A constraint cannot
+    depend on now(), so a pending_payment row whose hold ran out still counts for it; the
+    booking service therefore locks the spot row, cancels the spot's stale holds, re-checks
+    and inserts in one transaction, and maps a violation of the constraint (a writer that
+    skipped the lock) to a 409. Readers (availability) treat a stale hold as free.
+    """
+
+    Status = ReservationStatus
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reservations",
+        help_text="Empty for a guest reservation.",
+    )
+    email = models.EmailField("e-mail", max_length=254, help_text="Stored lower case.")
+    spot = models.ForeignKey(ParkingSpot, on_delete=models.PROTECT, related_name="reservations")
+    rate = models.DecimalField(
+        "hourly rate (USD)", max_digits=6, decimal_places=2, help_text="The spot's at booking."
+    )
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=ReservationStatus.choices, default=ReservationStatus.PENDING_PAYMENT
+    )
+    hold_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A pending_payment reservation stops holding then."
+    )
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="The actual end, billed.")
+    amount_cents = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Final bill, set when the reservation ends."
+    )
+
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_setup_intent_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=255, blank=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    charge_attempts = models.PositiveSmallIntegerField(default=0)
+    payment_error_code = models.CharField(max_length=255, blank=True)
+
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    ended_email_sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            # The worker's "active and due" and "stale holds" sweeps.
+            models.Index(fields=["status", "end_time"], name="reservation_status_end"),
+            models.Index(fields=["status", "hold_expires_at"], name="reservation_status_hold"),
+            # "Does this e-mail owe money?" at booking time.
+            models.Index(fields=["email", "status"], name="reservation_email_status"),
+            models.Index(fields=["user", "status"], name="reservation_user_status"),
+        ]
+        constraints = [
+            ExclusionConstraint(
+                name="reservation_no_double_booking",
+                expressions=[
+                    ("spot", RangeOperators.EQUAL),
+                    (
+                        TsTzRange("start_time", "end_time", RangeBoundary()),
+                        RangeOperators.OVERLAPS,
+                    ),
+                ],
+                condition=Q(status__in=HOLDING_STATUSES),
+            ),
+            models.CheckConstraint(
+                condition=Q(end_time__gt=models.F("start_time")),
+                name="reservation_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ReservationStatus.values), name="reservation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ReservationStatus.PENDING_PAYMENT)
+                | Q(hold_expires_at__isnull=False),
+                name="reservation_pending_has_hold",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=BILLED_STATUSES)
+                | Q(ended_at__isnull=False, amount_cents__isnull=False),
+                name="reservation_billed_has_amount",
+            ),
+            models.CheckConstraint(condition=Q(rate__gte=0), name="reservation_rate_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reservation {self.pk} ({self.status}, spot {self.spot_id})"
+
+    @property
+    def paid(self) -> bool:
+        return self.status == ReservationStatus.PAID

@@ -1,0 +1,76 @@
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from reservations.models import BILLED_STATUSES, HOLDING_STATUSES, Reservation, ReservationStatus
+from secure_my_spot.exceptions import NotFoundError
+from users.models import User, normalize_email
+
+NOT_FOUND = "Reservation not found."
+
+
+def reservation_holding_q(*, now: datetime, prefix: str = "") -> Q:
+    """Reservations that hold their spot at `now`: active and running, or a live payment hold.
+
+    A pending_payment row whose hold ran out holds nothing, cleaned up or not.
+    """
+    running = Q(**{f"{prefix}start_time__lte": now, f"{prefix}end_time__gt": now})
+    active = Q(**{f"{prefix}status": ReservationStatus.ACTIVE})
+    live_hold = Q(
+        **{
+            f"{prefix}status": ReservationStatus.PENDING_PAYMENT,
+            f"{prefix}hold_expires_at__gt": now,
+        }
+    )
+    return running & (active | live_hold)
+
+
+def spot_is_held_now(*, now: datetime | None = None) -> Exists:
+    """For the spots selector: true when a reservation holds the spot (`OuterRef("pk")`) now."""
+    now = now or timezone.now()
+    return Exists(Reservation.objects.filter(reservation_holding_q(now=now), spot=OuterRef("pk")))
+
+
+def reservation_list_current(*, user: User) -> QuerySet[Reservation]:
+    return Reservation.objects.filter(user=user, status__in=HOLDING_STATUSES)
+
+
+def reservation_list_past(*, user: User) -> QuerySet[Reservation]:
+    return Reservation.objects.filter(user=user, status__in=BILLED_STATUSES)
+
+
+def reservation_get_for_user(*, reservation_id: int, user: User) -> Reservation:
+    """Someone else's reservation is a 404, so ids reveal nothing."""
+    reservation = Reservation.objects.filter(pk=reservation_id, user=user).first()
+    if reservation is None:
+        raise NotFoundError(NOT_FOUND)
+    return reservation
+
+
+def reservation_get_for_guest(*, reservation_id: int, email: str) -> Reservation:
+    """A guest reservation by id and the e-mail it was made with, in any letter case.
+
+    An account's reservations are reached with its token only: an e-mail alone is no secret.
+    """
+    email = normalize_email(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise NotFoundError(NOT_FOUND) from exc
+    reservation = Reservation.objects.filter(
+        pk=reservation_id, email=email, user__isnull=True
+    ).first()
+    if reservation is None:
+        raise NotFoundError(NOT_FOUND)
+    return reservation
+
+
+def reservation_owes_money(*, email: str, user: User | None = None) -> bool:
+    """An e-mail (or account) with a payment that failed and was never settled."""
+    owner = Q(email=normalize_email(email))
+    if user is not None:
+        owner |= Q(user=user)
+    return Reservation.objects.filter(owner, status=ReservationStatus.PAYMENT_FAILED).exists()

@@ -1,0 +1,316 @@
+"""Every change of a reservation's state happens here, under a row lock, checked and repeatable.
+
+Lock order is always spot, then reservation, so booking, changing the end and cancelling
+cannot deadlock each other. E-mails go out after commit, never while a lock is held.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from parking_spots.models import ParkingSpot
+from reservations import emails
+from reservations.models import HOLDING_STATUSES, Reservation, ReservationStatus
+from reservations.pricing import amount_cents
+from reservations.selectors import reservation_owes_money
+from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
+from users.models import User, normalize_email
+
+logger = logging.getLogger(__name__)
+
+S = ReservationStatus
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING_PAYMENT: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.ENDED}),
+    S.ENDED: frozenset({S.PAID, S.PAYMENT_FAILED}),
+    S.PAYMENT_FAILED: frozenset({S.PAID}),
+    S.PAID: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+NO_DOUBLE_BOOKING = "reservation_no_double_booking"
+SPOT_TAKEN = "This parking spot is not available for that period."
+
+
+def reservation_max_minutes(*, spot: ParkingSpot) -> int:
+    """The longest reservation: the configured maximum, lower where the meter's limit is."""
+    limit = settings.RESERVATION_MAX_MINUTES
+    if spot.time_limit_minutes is not None:
+        limit = min(limit, spot.time_limit_minutes)
+    return limit
+
+
+def _transition(reservation: Reservation, to: str) -> None:
+    if to not in TRANSITIONS[reservation.status]:
+        raise ConflictError(f"A reservation that is {reservation.status} cannot become {to}.")
+    reservation.status = to
+
+
+def _lock(reservation_id: int) -> Reservation:
+    reservation = Reservation.objects.select_for_update().filter(pk=reservation_id).first()
+    if reservation is None:
+        raise NotFoundError("Reservation not found.")
+    return reservation
+
+
+def _lock_spot(spot_id: int) -> ParkingSpot:
+    spot = ParkingSpot.objects.select_for_update().filter(pk=spot_id).first()
+    if spot is None:
+        raise NotFoundError("Parking spot not found.")
+    return spot
+
+
+def _save_or_conflict(reservation: Reservation, **save_kwargs) -> None:
+    """The exclusion constraint is the last guard: its violation is a 409, never a 500."""
+    try:
+        with transaction.atomic():
+            reservation.save(**save_kwargs)
+    except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) == NO_DOUBLE_BOOKING:
+            raise ConflictError(SPOT_TAKEN) from exc
+        raise
+
+
+def _overlaps(*, spot_id: int, start: datetime, end: datetime, exclude_id: int | None) -> bool:
+    return (
+        Reservation.objects.filter(
+            spot_id=spot_id, status__in=HOLDING_STATUSES, start_time__lt=end, end_time__gt=start
+        )
+        .exclude(pk=exclude_id)
+        .exists()
+    )
+
+
+def reservation_cancel_stale_holds(*, now: datetime, spot_id: int | None = None) -> int:
+    """Cancel pending_payment reservations whose payment hold ran out; safe to repeat."""
+    stale = Reservation.objects.filter(status=S.PENDING_PAYMENT, hold_expires_at__lte=now)
+    if spot_id is not None:
+        stale = stale.filter(spot_id=spot_id)
+    return stale.update(status=S.CANCELLED, amount_cents=0, updated_at=now)
+
+
+def reservation_create(
+    *, spot_id: int, reservation_length: int, user: User | None = None, email: str = ""
+) -> Reservation:
+    """Hold a spot from now for `reservation_length` minutes while the client pays."""
+    email = normalize_email(user.email if user is not None else email)
+    if reservation_owes_money(email=email, user=user):
+        raise ConflictError("A previous reservation is unpaid: settle it before booking again.")
+    with transaction.atomic():
+        spot = _lock_spot(spot_id)
+        if not spot.active:
+            raise ConflictError("This parking spot is not in service.")
+        maximum = reservation_max_minutes(spot=spot)
+        if reservation_length > maximum:
+            raise ApplicationError(
+                f"Ensure this value is less than or equal to {maximum} for this spot.",
+                field="reservation_length",
+            )
+        now = timezone.now()
+        end = now + timedelta(minutes=reservation_length)
+        reservation_cancel_stale_holds(now=now, spot_id=spot.pk)
+        if _overlaps(spot_id=spot.pk, start=now, end=end, exclude_id=None):
+            raise ConflictError(SPOT_TAKEN)
+        reservation = Reservation(
+            user=user,
+            email=email,
+            spot=spot,
+            rate=spot.rate,
+            start_time=now,
+            end_time=end,
+            status=S.PENDING_PAYMENT,
+            hold_expires_at=now + timedelta(minutes=settings.RESERVATION_HOLD_MINUTES),
+        )
+        _save_or_conflict(reservation)
+    return reservation
+
+
+def reservation_cancel(*, reservation_id: int) -> Reservation:
+    """Cancel before payment: the spot is free at once and nothing is billed. Repeatable."""
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.status == S.CANCELLED:
+            return reservation
+        if reservation.status == S.ACTIVE:
+            raise ConflictError("An active reservation is ended, not deleted, so it is billed.")
+        _transition(reservation, S.CANCELLED)
+        reservation.amount_cents = 0
+        reservation.save(update_fields=["status", "amount_cents", "updated_at"])
+    return reservation
+
+
+def reservation_activate(
+    *,
+    reservation_id: int,
+    stripe_payment_method_id: str = "",
+    card_brand: str = "",
+    card_last4: str = "",
+) -> Reservation:
+    """Payment details are in: the hold becomes the reservation. Repeatable.
+
+    A hold that ran out but was not cancelled is still the spot's (the constraint kept it),
+    so it may still become active.
+    """
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.status != S.ACTIVE:
+            _transition(reservation, S.ACTIVE)
+            reservation.hold_expires_at = None
+        reservation.stripe_payment_method_id = (
+            stripe_payment_method_id or reservation.stripe_payment_method_id
+        )
+        reservation.card_brand = card_brand or reservation.card_brand
+        reservation.card_last4 = card_last4 or reservation.card_last4
+        reservation.save()
+    return reservation
+
+
+def reservation_end_enqueue(*, reservation_id: int) -> None:
+    """Seam for the end-of-reservation work (bill, then charge); runs after commit.
+
+    The workers queue a task here; until then the ending happens in-process.
+    """
+    reservation_end(reservation_id=reservation_id)
+
+
+def reservation_end(*, reservation_id: int) -> Reservation:
+    """End a reservation whose time is up and fix its bill. Repeatable.
+
+    Already ended, or not due yet because its end moved later: returned unchanged.
+    """
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.ended_at is not None:
+            return reservation
+        now = timezone.now()
+        if reservation.status == S.ACTIVE and reservation.end_time > now:
+            return reservation
+        _transition(reservation, S.ENDED)
+        reservation.ended_at = reservation.end_time
+        reservation.amount_cents = amount_cents(
+            rate=reservation.rate, start=reservation.start_time, end=reservation.ended_at
+        )
+        reservation.save(update_fields=["status", "ended_at", "amount_cents", "updated_at"])
+        transaction.on_commit(partial(reservation_send_ended_email, reservation_id=reservation.pk))
+    return reservation
+
+
+def reservation_end_now(*, reservation_id: int) -> Reservation:
+    """Stop an active reservation now: the spot is free at once and the ending is enqueued."""
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.status != S.ACTIVE:
+            if reservation.status == S.PENDING_PAYMENT:
+                raise ConflictError("This reservation is not paid for yet: cancel it instead.")
+            raise ConflictError(f"A reservation that is {reservation.status} cannot be ended.")
+        reservation.end_time = min(reservation.end_time, timezone.now())
+        reservation.save(update_fields=["end_time", "updated_at"])
+        transaction.on_commit(partial(reservation_end_enqueue, reservation_id=reservation.pk))
+    return reservation
+
+
+def reservation_change_end_time(*, reservation_id: int, end_time: datetime | None) -> Reservation:
+    """None or a time not after now ends the reservation; a later time extends or shortens it."""
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
+    if reservation is None:
+        raise NotFoundError("Reservation not found.")
+    if end_time is not None and end_time < reservation.start_time:
+        raise ApplicationError("The end cannot be before the start.", field="end_time")
+    if end_time is None or end_time <= timezone.now():
+        return reservation_end_now(reservation_id=reservation_id)
+    with transaction.atomic():
+        spot = _lock_spot(reservation.spot_id)
+        reservation = _lock(reservation_id)
+        if reservation.status not in HOLDING_STATUSES:
+            raise ConflictError(f"A reservation that is {reservation.status} cannot change.")
+        if reservation.end_time <= timezone.now():
+            raise ConflictError("This reservation has already run out.")
+        maximum = reservation_max_minutes(spot=spot)
+        if end_time - reservation.start_time > timedelta(minutes=maximum):
+            raise ApplicationError(
+                f"A reservation of this spot lasts at most {maximum} minutes.", field="end_time"
+            )
+        if _overlaps(
+            spot_id=spot.pk, start=reservation.start_time, end=end_time, exclude_id=reservation.pk
+        ):
+            raise ConflictError(SPOT_TAKEN)
+        reservation.end_time = end_time
+        _save_or_conflict(reservation, update_fields=["end_time", "updated_at"])
+        if reservation.status == S.ACTIVE:
+            transaction.on_commit(
+                partial(reservation_send_amended_email, reservation_id=reservation.pk)
+            )
+    return reservation
+
+
+def reservation_mark_paid(
+    *, reservation_id: int, stripe_payment_intent_id: str = ""
+) -> Reservation:
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.status == S.PAID:
+            return reservation
+        _transition(reservation, S.PAID)
+        reservation.payment_error_code = ""
+        if stripe_payment_intent_id:
+            reservation.stripe_payment_intent_id = stripe_payment_intent_id
+        reservation.save()
+    return reservation
+
+
+def reservation_mark_payment_failed(
+    *, reservation_id: int, error_code: str = "", stripe_payment_intent_id: str = ""
+) -> Reservation:
+    """Record a failed charge; a repeat only updates the reason."""
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.status != S.PAYMENT_FAILED:
+            _transition(reservation, S.PAYMENT_FAILED)
+        reservation.payment_error_code = error_code
+        if stripe_payment_intent_id:
+            reservation.stripe_payment_intent_id = stripe_payment_intent_id
+        reservation.save()
+    return reservation
+
+
+def _send_once(*, reservation_id: int, sent_field: str, kind: str) -> bool:
+    """Claim the e-mail with a conditional update, then send without holding any lock.
+
+    A failed send releases the claim so that a retry sends it.
+    """
+    claimed = Reservation.objects.filter(
+        Q(**{f"{sent_field}__isnull": True}), pk=reservation_id
+    ).update(**{sent_field: timezone.now()})
+    if not claimed:
+        return False
+    try:
+        emails.send_reservation_email(
+            kind=kind, reservation=Reservation.objects.select_related("spot").get(pk=reservation_id)
+        )
+    except Exception:
+        Reservation.objects.filter(pk=reservation_id).update(**{sent_field: None})
+        raise
+    return True
+
+
+def reservation_send_confirmation_email(*, reservation_id: int) -> bool:
+    """The 'you are booked' e-mail, once per reservation; call it after commit."""
+    return _send_once(
+        reservation_id=reservation_id, sent_field="confirmation_sent_at", kind="confirmed"
+    )
+
+
+def reservation_send_ended_email(*, reservation_id: int) -> bool:
+    return _send_once(reservation_id=reservation_id, sent_field="ended_email_sent_at", kind="ended")
+
+
+def reservation_send_amended_email(*, reservation_id: int) -> None:
+    emails.send_reservation_email(
+        kind="amended",
+        reservation=Reservation.objects.select_related("spot").get(pk=reservation_id),
+    )

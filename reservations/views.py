@@ -1,0 +1,183 @@
+"""The nine reservation routes of the contract; auth and guest variants share one body each.
+
+A guest route differs only in how it finds the reservation (id plus the e-mail it was made
+with) and in being open and throttled.
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reservations.models import Reservation
+from reservations.pricing import reservation_bill_cents
+from reservations.selectors import (
+    reservation_get_for_guest,
+    reservation_get_for_user,
+    reservation_list_current,
+    reservation_list_past,
+)
+from reservations.services import (
+    reservation_cancel,
+    reservation_change_end_time,
+    reservation_create,
+)
+from secure_my_spot.api import unwrap
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset; a time without one is ambiguous, so it is refused."""
+
+    default_error_messages = {"naive": "Include a UTC offset, e.g. 2026-11-29T15:04:05Z."}
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class ReservationOutputSerializer(serializers.ModelSerializer):
+    parking_spot = serializers.IntegerField(source="spot_id")
+    paid = serializers.BooleanField()
+    amount_cents = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "id",
+            "user",
+            "email",
+            "parking_spot",
+            "rate",
+            "start_time",
+            "end_time",
+            "paid",
+            "status",
+            "amount_cents",
+            "stripe_setup_intent_id",
+            "hold_expires_at",
+            "ended_at",
+            "card_brand",
+            "card_last4",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_amount_cents(self, reservation: Reservation) -> int:
+        return reservation_bill_cents(reservation, now=timezone.now())
+
+
+def _reservation_response(reservation: Reservation, code: int = status.HTTP_200_OK) -> Response:
+    return Response(ReservationOutputSerializer(reservation).data, status=code)
+
+
+def _wrapped(name: str, serializer: type[serializers.Serializer]):
+    return inline_serializer(name, fields={"reservation": serializer()})
+
+
+class GuestAccess:
+    """Open, throttled per client address, reservation found by id and e-mail."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "guest"
+
+    def get_reservation(self, request: Request, reservation_id: str, email: str) -> Reservation:
+        return reservation_get_for_guest(reservation_id=int(reservation_id), email=email)
+
+
+class OwnerAccess:
+    """Signed in; someone else's reservation is a 404."""
+
+    def get_reservation(self, request: Request, reservation_id: str) -> Reservation:
+        return reservation_get_for_user(reservation_id=int(reservation_id), user=request.user)
+
+
+class ReservationListCurrentApi(APIView):
+    @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        reservations = reservation_list_current(user=request.user)
+        return Response(ReservationOutputSerializer(reservations, many=True).data)
+
+
+class ReservationListPastApi(APIView):
+    @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        reservations = reservation_list_past(user=request.user)
+        return Response(ReservationOutputSerializer(reservations, many=True).data)
+
+
+class ReservationDetailGuestApi(GuestAccess, APIView):
+    @extend_schema(responses={200: ReservationOutputSerializer})
+    def get(self, request: Request, **lookup: str) -> Response:
+        return _reservation_response(self.get_reservation(request, **lookup))
+
+
+class ReservationCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        # The upper bound depends on the spot; the service checks it.
+        reservation_length = serializers.IntegerField(min_value=1)
+
+    @extend_schema(
+        request=_wrapped("ReservationCreateRequest", InputSerializer),
+        responses={201: ReservationOutputSerializer},
+    )
+    def post(self, request: Request, parking_spot_id: str) -> Response:
+        serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
+        serializer.is_valid(raise_exception=True)
+        reservation = reservation_create(
+            spot_id=int(parking_spot_id), user=request.user, **serializer.validated_data
+        )
+        return _reservation_response(reservation, status.HTTP_201_CREATED)
+
+
+class ReservationCreateGuestApi(GuestAccess, APIView):
+    class InputSerializer(ReservationCreateApi.InputSerializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(
+        request=_wrapped("ReservationCreateGuestRequest", InputSerializer),
+        responses={201: ReservationOutputSerializer},
+    )
+    def post(self, request: Request, parking_spot_id: str) -> Response:
+        serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
+        serializer.is_valid(raise_exception=True)
+        reservation = reservation_create(spot_id=int(parking_spot_id), **serializer.validated_data)
+        return _reservation_response(reservation, status.HTTP_201_CREATED)
+
+
+class ReservationUpdateApi(OwnerAccess, APIView):
+    class InputSerializer(serializers.Serializer):
+        end_time = AwareDateTimeField(allow_null=True)
+
+    @extend_schema(
+        request=_wrapped("ReservationUpdateRequest", InputSerializer),
+        responses={200: ReservationOutputSerializer},
+    )
+    def patch(self, request: Request, **lookup: str) -> Response:
+        reservation = self.get_reservation(request, **lookup)
+        serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
+        serializer.is_valid(raise_exception=True)
+        reservation = reservation_change_end_time(
+            reservation_id=reservation.pk, end_time=serializer.validated_data["end_time"]
+        )
+        reservation.refresh_from_db()
+        return _reservation_response(reservation)
+
+
+class ReservationUpdateGuestApi(GuestAccess, ReservationUpdateApi):
+    pass
+
+
+class ReservationDeleteApi(OwnerAccess, APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, **lookup: str) -> Response:
+        reservation_cancel(reservation_id=self.get_reservation(request, **lookup).pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReservationDeleteGuestApi(GuestAccess, ReservationDeleteApi):
+    pass

@@ -1,0 +1,354 @@
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from parking_spots.models import ParkingSpot
+from reservations.models import Reservation, ReservationStatus
+from reservations.selectors import spot_is_held_now
+from reservations.services import (
+    TRANSITIONS,
+    reservation_activate,
+    reservation_cancel,
+    reservation_cancel_stale_holds,
+    reservation_change_end_time,
+    reservation_create,
+    reservation_end,
+    reservation_end_now,
+    reservation_mark_paid,
+    reservation_mark_payment_failed,
+    reservation_send_confirmation_email,
+)
+from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
+from tests.reservations.conftest import make_reservation, make_spot
+
+pytestmark = pytest.mark.django_db
+S = ReservationStatus
+
+
+def book(spot, minutes=60, email="Guest@Example.com", **kwargs):
+    return reservation_create(spot_id=spot.pk, reservation_length=minutes, email=email, **kwargs)
+
+
+def test_booking_holds_the_spot_from_now_at_the_spot_rate(spot, settings):
+    settings.RESERVATION_HOLD_MINUTES = 7
+    before = timezone.now()
+
+    reservation = book(spot, minutes=45)
+
+    assert reservation.status == S.PENDING_PAYMENT
+    assert reservation.email == "guest@example.com"
+    assert reservation.rate == spot.rate
+    assert before <= reservation.start_time <= timezone.now()
+    assert reservation.end_time - reservation.start_time == timedelta(minutes=45)
+    assert reservation.hold_expires_at - reservation.start_time == timedelta(minutes=7)
+
+
+def test_rate_is_fixed_at_booking(spot):
+    reservation = book(spot)
+    ParkingSpot.objects.filter(pk=spot.pk).update(rate="9.99")
+
+    reservation.refresh_from_db()
+    assert str(reservation.rate) == "4.50"
+
+
+def test_second_booking_of_a_held_spot_conflicts(spot):
+    book(spot)
+
+    with pytest.raises(ConflictError):
+        book(spot, email="other@example.com")
+    assert Reservation.objects.count() == 1
+
+
+def test_stale_hold_does_not_block_and_is_cancelled(spot):
+    now = timezone.now()
+    stale = make_reservation(
+        spot=spot, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=11), minutes=120
+    )
+    assert stale.hold_expires_at < now
+
+    fresh = book(spot, email="second@example.com")
+
+    stale.refresh_from_db()
+    assert stale.status == S.CANCELLED
+    assert stale.amount_cents == 0
+    assert fresh.status == S.PENDING_PAYMENT
+
+
+def test_stale_hold_is_not_holding_for_availability(spot):
+    now = timezone.now()
+    make_reservation(
+        spot=spot, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=11), minutes=120
+    )
+    held = ParkingSpot.objects.annotate(held=spot_is_held_now()).get(pk=spot.pk).held
+    assert held is False
+
+
+@pytest.mark.parametrize(
+    ("status", "start_offset", "minutes", "held"),
+    [
+        (S.ACTIVE, -5, 60, True),
+        (S.ACTIVE, -65, 60, False),  # ran out, not yet ended by a worker
+        (S.PENDING_PAYMENT, -5, 60, True),
+        (S.PENDING_PAYMENT, -5, 3, False),  # live hold but the period is over
+        (S.CANCELLED, -5, 60, False),
+        (S.ENDED, -5, 60, False),
+        (S.PAID, -5, 60, False),
+        (S.PAYMENT_FAILED, -5, 60, False),
+    ],
+)
+def test_spot_is_held_now(spot, status, start_offset, minutes, held):
+    start = timezone.now() + timedelta(minutes=start_offset)
+    make_reservation(spot=spot, status=status, start=start, minutes=minutes)
+    other = make_spot()
+
+    annotated = dict(
+        ParkingSpot.objects.annotate(held=spot_is_held_now()).values_list("pk", "held")
+    )
+
+    assert annotated == {spot.pk: held, other.pk: False}
+
+
+def test_inactive_unknown_and_too_long(spot):
+    spot.time_limit_minutes = 120
+    spot.save()
+    with pytest.raises(ApplicationError) as too_long:
+        book(spot, minutes=121)
+    assert too_long.value.field == "reservation_length"
+    assert book(spot, minutes=120).status == S.PENDING_PAYMENT
+
+    closed = make_spot(active=False)
+    with pytest.raises(ConflictError):
+        book(closed)
+    with pytest.raises(NotFoundError):
+        reservation_create(spot_id=10**17, reservation_length=5, email="a@example.com")
+
+
+def test_configured_maximum(spot, settings):
+    settings.RESERVATION_MAX_MINUTES = 30
+    with pytest.raises(ApplicationError):
+        book(spot, minutes=31)
+    assert book(spot, minutes=30)
+
+
+def test_unpaid_failed_payment_blocks_new_bookings(spot, user):
+    make_reservation(spot=make_spot(), status=S.PAYMENT_FAILED, email="guest@example.com")
+
+    with pytest.raises(ConflictError, match="unpaid"):
+        book(spot, email="GUEST@example.com")
+    assert book(spot, email="someone@example.com")
+
+    make_reservation(spot=make_spot(), status=S.PAYMENT_FAILED, user=user, email="old@x.org")
+    with pytest.raises(ConflictError, match="unpaid"):
+        reservation_create(spot_id=make_spot().pk, reservation_length=5, user=user)
+
+
+def test_database_refuses_overlap_without_the_service(spot):
+    make_reservation(spot=spot, status=S.ACTIVE)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_reservation(spot=spot, status=S.PENDING_PAYMENT, email="sneaky@example.com")
+    # Back to back is fine, and non-holding rows never conflict.
+    first = Reservation.objects.get()
+    make_reservation(spot=spot, status=S.ACTIVE, start=first.end_time)
+    make_reservation(spot=spot, status=S.CANCELLED)
+
+
+# --- transitions ------------------------------------------------------------------------
+
+LEGAL = {(source, target) for source, targets in TRANSITIONS.items() for target in targets}
+
+
+def test_transition_table_is_the_documented_lifecycle():
+    assert {
+        (S.PENDING_PAYMENT, S.ACTIVE),
+        (S.PENDING_PAYMENT, S.CANCELLED),
+        (S.ACTIVE, S.ENDED),
+        (S.ENDED, S.PAID),
+        (S.ENDED, S.PAYMENT_FAILED),
+        (S.PAYMENT_FAILED, S.PAID),
+    } == LEGAL
+
+
+def _end_expired(reservation_id):
+    Reservation.objects.filter(pk=reservation_id).update(end_time=timezone.now())
+    return reservation_end(reservation_id=reservation_id)
+
+
+ACTIONS = {
+    S.ACTIVE: lambda pk: reservation_activate(reservation_id=pk, card_last4="4242"),
+    S.CANCELLED: lambda pk: reservation_cancel(reservation_id=pk),
+    S.ENDED: _end_expired,
+    S.PAID: lambda pk: reservation_mark_paid(reservation_id=pk, stripe_payment_intent_id="pi_1"),
+    S.PAYMENT_FAILED: lambda pk: reservation_mark_payment_failed(
+        reservation_id=pk, error_code="card_declined"
+    ),
+}
+
+
+# The ending task may run again after the charge: it leaves the bill as it is.
+ALREADY_PAST = {(S.PAID, S.ENDED), (S.PAYMENT_FAILED, S.ENDED)}
+
+
+@pytest.mark.parametrize("source", list(S))
+@pytest.mark.parametrize("target", list(ACTIONS))
+def test_every_transition_is_checked(spot, source, target):
+    reservation = make_reservation(spot=spot, status=source, minutes=30)
+    if (source, target) in ALREADY_PAST:
+        assert ACTIONS[target](reservation.pk).status == source
+    elif (source, target) in LEGAL or source == target:
+        result = ACTIONS[target](reservation.pk)
+        assert result.status == target
+        result.refresh_from_db()
+        assert result.status == target
+    else:
+        with pytest.raises(ConflictError):
+            ACTIONS[target](reservation.pk)
+        reservation.refresh_from_db()
+        assert reservation.status == source
+
+
+def test_ending_bills_the_time_used(spot):
+    start = timezone.now() - timedelta(minutes=90, seconds=1)
+    reservation = make_reservation(spot=spot, status=S.ACTIVE, start=start, minutes=91)
+    Reservation.objects.filter(pk=reservation.pk).update(
+        end_time=start + timedelta(minutes=90, seconds=1)
+    )
+
+    ended = reservation_end(reservation_id=reservation.pk)
+
+    assert ended.status == S.ENDED
+    assert ended.ended_at == start + timedelta(minutes=90, seconds=1)
+    assert ended.amount_cents == 683
+    assert reservation_end(reservation_id=reservation.pk).amount_cents == 683  # repeatable
+
+
+def test_end_of_a_running_reservation_waits_for_its_end(spot):
+    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+
+    assert reservation_end(reservation_id=reservation.pk).status == S.ACTIVE
+
+
+def test_end_now_frees_the_spot_and_bills(spot, mailoutbox, django_capture_on_commit_callbacks):
+    reservation = make_reservation(spot=spot, status=S.ACTIVE, card_last4="4242")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reservation_end_now(reservation_id=reservation.pk)
+
+    reservation.refresh_from_db()
+    assert reservation.status == S.ENDED
+    assert reservation.end_time == reservation.ended_at <= timezone.now()
+    assert reservation.amount_cents == 50  # 5 started minutes at 4.50/h = 38 cents -> minimum
+    assert [mail.subject for mail in mailoutbox] == ["Your parking reservation has ended"]
+    assert "$0.50" in mailoutbox[0].body and "4242" in mailoutbox[0].body
+    assert book(spot, email="next@example.com").status == S.PENDING_PAYMENT
+
+
+def test_pending_cannot_be_ended_and_active_cannot_be_cancelled(spot):
+    pending = make_reservation(spot=spot, status=S.PENDING_PAYMENT)
+    active = make_reservation(spot=make_spot(), status=S.ACTIVE)
+
+    with pytest.raises(ConflictError):
+        reservation_end_now(reservation_id=pending.pk)
+    with pytest.raises(ConflictError):
+        reservation_cancel(reservation_id=active.pk)
+    assert reservation_cancel(reservation_id=pending.pk).status == S.CANCELLED
+    assert reservation_cancel(reservation_id=pending.pk).status == S.CANCELLED  # repeatable
+
+
+# --- changing the end -------------------------------------------------------------------
+
+
+def test_extension_overlapping_a_later_reservation_conflicts(spot):
+    first = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
+    make_reservation(spot=spot, status=S.ACTIVE, start=first.end_time, email="next@example.com")
+
+    with pytest.raises(ConflictError):
+        reservation_change_end_time(
+            reservation_id=first.pk, end_time=first.end_time + timedelta(minutes=1)
+        )
+    first.refresh_from_db()
+    assert first.end_time - first.start_time == timedelta(minutes=30)
+
+
+def test_extension_and_shortening_email_the_user(
+    spot, mailoutbox, django_capture_on_commit_callbacks
+):
+    reservation = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
+    longer = reservation.end_time + timedelta(minutes=30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = reservation_change_end_time(reservation_id=reservation.pk, end_time=longer)
+    assert changed.end_time == longer
+    with django_capture_on_commit_callbacks(execute=True):
+        reservation_change_end_time(
+            reservation_id=reservation.pk, end_time=longer - timedelta(minutes=50)
+        )
+
+    assert [mail.subject for mail in mailoutbox] == ["Your parking reservation has changed"] * 2
+    html = mailoutbox[0].alternatives[0][0]
+    assert "EST" in mailoutbox[0].body and "EST" in html
+
+
+def test_end_before_start_or_past_maximum_is_bad_input(spot, settings):
+    settings.RESERVATION_MAX_MINUTES = 60
+    reservation = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
+
+    with pytest.raises(ApplicationError) as before:
+        reservation_change_end_time(
+            reservation_id=reservation.pk, end_time=reservation.start_time - timedelta(seconds=1)
+        )
+    with pytest.raises(ApplicationError) as too_long:
+        reservation_change_end_time(
+            reservation_id=reservation.pk,
+            end_time=reservation.start_time + timedelta(minutes=61),
+        )
+    assert before.value.status_code == too_long.value.status_code == 400
+    assert reservation_change_end_time(
+        reservation_id=reservation.pk, end_time=reservation.start_time + timedelta(minutes=60)
+    )
+
+
+def test_run_out_reservation_cannot_be_extended(spot):
+    reservation = make_reservation(
+        spot=spot, status=S.ACTIVE, start=timezone.now() - timedelta(minutes=40), minutes=30
+    )
+    with pytest.raises(ConflictError):
+        reservation_change_end_time(
+            reservation_id=reservation.pk, end_time=timezone.now() + timedelta(minutes=5)
+        )
+
+
+# --- e-mails ------------------------------------------------------------------------------
+
+
+def test_confirmation_email_is_sent_once(spot, mailoutbox):
+    reservation = make_reservation(
+        spot=spot,
+        status=S.ACTIVE,
+        card_brand="visa",
+        card_last4="4242",
+        start=timezone.make_aware(timezone.datetime(2026, 7, 4, 16, 0)),
+    )
+
+    assert reservation_send_confirmation_email(reservation_id=reservation.pk) is True
+    assert reservation_send_confirmation_email(reservation_id=reservation.pk) is False
+
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    assert mail.to == ["guest@example.com"]
+    assert "Sat Jul 04 2026, 12:00 PM EDT" in mail.body  # 16:00 UTC in New York summer time
+    assert "$4.50 per hour" in mail.body and "ending in 4242" in mail.body
+    assert mail.alternatives[0][1] == "text/html" and "4242" in mail.alternatives[0][0]
+    reservation.refresh_from_db()
+    assert reservation.confirmation_sent_at is not None
+
+
+def test_stale_hold_sweep_is_repeatable(spot):
+    now = timezone.now()
+    make_reservation(spot=spot, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=20))
+    make_reservation(spot=make_spot(), status=S.PENDING_PAYMENT)
+
+    assert reservation_cancel_stale_holds(now=now) == 1
+    assert reservation_cancel_stale_holds(now=now) == 0
+    assert Reservation.objects.filter(status=S.PENDING_PAYMENT).count() == 1
