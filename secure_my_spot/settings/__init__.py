@@ -195,3 +195,11 @@ RESERVATION_MAX_MINUTES = env.int("RESERVATION_MAX_MINUTES", default=24 * 60)
 RESERVATION_HOLD_MINUTES = env.int("RESERVATION_HOLD_MINUTES", default=10)
 # Smallest non-zero bill (Stripe's USD minimum is 50 cents).
 RESERVATION_MINIMUM_CHARGE_CENTS = env.int("RESERVATION_MINIMUM_CHARGE_CENTS", default=50)
+
+# --- Payments (payments app) -----------------------------------------------------------
+# Empty: the API version the installed stripe library is built for.
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="")
+# Per request; the library retries connection errors, 409 and 5xx with backoff.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# --- end Payments ------------------------------------------------------------------------

@@ -1,0 +1,29 @@
+from django.contrib import admin
+
+from payments.models import StripeCustomer, StripeWebhookEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows mirror Stripe's records: editing them here would only make them disagree."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ("email", "stripe_customer_id", "created_at")
+    search_fields = ("email", "stripe_customer_id")
+
+
+@admin.register(StripeWebhookEvent)
+class StripeWebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "received_at", "processed_at")
+    list_filter = ("type",)
+    search_fields = ("event_id",)

@@ -1,0 +1,37 @@
+"""What can go wrong with a payment, in the project's own terms: callers never see `stripe`."""
+
+
+class PaymentError(Exception):
+    """Base of every payment failure."""
+
+
+class CardDeclined(PaymentError):
+    """The bank or Stripe said no (`card_declined`, `authentication_required`, ...).
+
+    Final for this card: retrying the same charge gives the same answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        decline_code: str | None = None,
+        payment_intent_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.decline_code = decline_code
+        self.payment_intent_id = payment_intent_id
+
+
+class PaymentProviderUnavailable(PaymentError):
+    """Stripe could not be reached or answered 5xx / 429: retry later, nothing was decided."""
+
+
+class PaymentProviderError(PaymentError):
+    """Stripe refused the request itself (bad parameters, key): a bug or misconfiguration."""
+
+
+class InvalidWebhook(PaymentError):
+    """A webhook whose signature does not verify or whose body is not a Stripe event."""

@@ -1,0 +1,239 @@
+"""Stripe behind a small interface: the only module that imports `stripe`.
+
+Each function makes the Stripe calls its docstring names, returns plain dataclasses and turns
+Stripe's exceptions into `payments.exceptions`, so the rest of the code (and its tests) depend
+on this file's contract, not on the library's object model. Keys are never logged.
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+import stripe
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from payments.exceptions import (
+    CardDeclined,
+    InvalidWebhook,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+CURRENCY = "usd"
+
+
+@dataclass(frozen=True)
+class SetupIntentInfo:
+    id: str
+    status: str
+    client_secret: str
+    customer_id: str | None
+    payment_method_id: str | None
+    card_brand: str | None
+    card_last4: str | None
+    metadata: dict[str, str]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    payment_intent_id: str
+    status: str
+    amount_cents: int
+    currency: str
+    metadata: dict[str, str]
+    failure_code: str | None
+    decline_code: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    object_id: str | None
+
+
+@lru_cache(maxsize=4)
+def _client_for(
+    api_key: str, api_base: str, api_version: str, timeout: float, max_network_retries: int
+) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        stripe_version=api_version or None,
+        max_network_retries=max_network_retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
+
+
+def _client() -> stripe.StripeClient:
+    """A client for the current settings (cached per settings, so tests can point it elsewhere)."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set.")
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_API_VERSION,
+        settings.STRIPE_TIMEOUT_SECONDS,
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+    )
+
+
+@contextmanager
+def _stripe_errors() -> Iterator[None]:
+    """Translate Stripe's exceptions; the library already retried what is safe to retry."""
+    try:
+        yield
+    except stripe.CardError as exc:
+        error = exc.error
+        payment_intent = getattr(error, "payment_intent", None)
+        raise CardDeclined(
+            exc.user_message or "The card was declined.",
+            code=exc.code or "card_declined",
+            decline_code=getattr(error, "decline_code", None),
+            payment_intent_id=payment_intent.id if payment_intent else None,
+        ) from exc
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        logger.warning("Stripe unavailable: %s (HTTP %s)", type(exc).__name__, exc.http_status)
+        raise PaymentProviderUnavailable("The payment provider is unavailable.") from exc
+    except stripe.StripeError as exc:
+        logger.error("Stripe refused a request: HTTP %s %s", exc.http_status, exc.code)
+        raise PaymentProviderError(exc.user_message or "The payment provider refused.") from exc
+
+
+def customer_create(*, email: str, idempotency_key: str) -> str:
+    """POST /v1/customers. Callers store the id: see `services.customer_get_or_create`."""
+    with _stripe_errors():
+        customer = _client().v1.customers.create(
+            params={"email": email}, options={"idempotency_key": idempotency_key}
+        )
+    return customer.id
+
+
+def _plain(metadata: stripe.StripeObject | None) -> dict[str, str]:
+    return metadata.to_dict() if metadata else {}
+
+
+def _setup_intent_info(setup_intent: stripe.SetupIntent) -> SetupIntentInfo:
+    payment_method = setup_intent.payment_method
+    card = getattr(payment_method, "card", None)
+    return SetupIntentInfo(
+        id=setup_intent.id,
+        status=setup_intent.status,
+        client_secret=setup_intent.client_secret,
+        customer_id=setup_intent.customer,
+        payment_method_id=getattr(payment_method, "id", payment_method),
+        card_brand=card.brand if card else None,
+        card_last4=card.last4 if card else None,
+        metadata=_plain(setup_intent.metadata),
+    )
+
+
+def setup_intent_create(
+    *, customer_id: str, metadata: dict[str, str], idempotency_key: str
+) -> SetupIntentInfo:
+    """POST /v1/setup_intents: a card saved for charging later, without the customer present."""
+    with _stripe_errors():
+        setup_intent = _client().v1.setup_intents.create(
+            params={
+                "customer": customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    return _setup_intent_info(setup_intent)
+
+
+def setup_intent_retrieve(*, setup_intent_id: str) -> SetupIntentInfo:
+    """GET /v1/setup_intents/:id with the PaymentMethod expanded: one call gives the card."""
+    with _stripe_errors():
+        setup_intent = _client().v1.setup_intents.retrieve(
+            setup_intent_id, params={"expand": ["payment_method"]}
+        )
+    return _setup_intent_info(setup_intent)
+
+
+def _charge_result(payment_intent: stripe.PaymentIntent) -> ChargeResult:
+    error = payment_intent.last_payment_error
+    return ChargeResult(
+        payment_intent_id=payment_intent.id,
+        status=payment_intent.status,
+        amount_cents=payment_intent.amount,
+        currency=payment_intent.currency,
+        metadata=_plain(payment_intent.metadata),
+        failure_code=getattr(error, "code", None),
+        decline_code=getattr(error, "decline_code", None),
+    )
+
+
+def payment_intent_charge_off_session(
+    *,
+    customer_id: str,
+    payment_method_id: str,
+    amount_cents: int,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> ChargeResult:
+    """POST /v1/payment_intents with `off_session=True, confirm=True`: one call charges.
+
+    Stripe answers a card that needs the customer present with a 402 `authentication_required`;
+    a PaymentIntent left in `requires_action` (what localstripe does) means the same.
+    """
+    with _stripe_errors():
+        payment_intent = _client().v1.payment_intents.create(
+            params={
+                "amount": amount_cents,
+                "currency": CURRENCY,
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "off_session": True,
+                "confirm": True,
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    if payment_intent.status == "requires_action":
+        raise CardDeclined(
+            "The card needs the customer to authenticate the payment.",
+            code="authentication_required",
+            payment_intent_id=payment_intent.id,
+        )
+    return _charge_result(payment_intent)
+
+
+def payment_intent_retrieve(*, payment_intent_id: str) -> ChargeResult:
+    """GET /v1/payment_intents/:id: the truth behind a webhook or an uncertain charge."""
+    with _stripe_errors():
+        payment_intent = _client().v1.payment_intents.retrieve(payment_intent_id)
+    return _charge_result(payment_intent)
+
+
+def webhook_event_construct(*, payload: bytes, signature: str) -> WebhookEvent:
+    """Verify the Stripe-Signature header (HMAC-SHA256, 5 minutes' tolerance); no API call."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET is not set.")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    except stripe.SignatureVerificationError as exc:
+        raise InvalidWebhook("The Stripe-Signature header does not match the body.") from exc
+    except ValueError as exc:
+        raise InvalidWebhook("The body is not a Stripe event.") from exc
+    raw = event.to_dict()
+    if not raw.get("id") or not raw.get("type"):
+        raise InvalidWebhook("The body is not a Stripe event.")
+    data_object = (raw.get("data") or {}).get("object") or {}
+    return WebhookEvent(id=raw["id"], type=raw["type"], object_id=data_object.get("id"))

@@ -1,0 +1,40 @@
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from payments import gateway
+from tests.localstripe import LocalStripe
+
+CARD_OK = "4242424242424242"
+# Saves fine, declined when charged.
+CARD_DECLINED_ON_CHARGE = "4000000000000341"
+# Asks for 3-D Secure when saved and again for every off-session charge.
+CARD_ALWAYS_AUTHENTICATE = "4000002760003184"
+# Declined when saved.
+CARD_DECLINED_ON_SETUP = "4000000000000002"
+
+
+def unique_email() -> str:
+    return f"Driver-{uuid.uuid4().hex[:12]}@Example.com"
+
+
+@pytest.fixture
+def customer_id(localstripe: LocalStripe) -> str:
+    return gateway.customer_create(email=unique_email(), idempotency_key=uuid.uuid4().hex)
+
+
+@pytest.fixture
+def saved_card(
+    localstripe: LocalStripe, customer_id: str
+) -> Callable[[str], gateway.SetupIntentInfo]:
+    """Save a test card the way the app will: SetupIntent here, confirmation in the browser."""
+
+    def save(card_number: str) -> gateway.SetupIntentInfo:
+        setup_intent = gateway.setup_intent_create(
+            customer_id=customer_id, metadata={}, idempotency_key=uuid.uuid4().hex
+        )
+        localstripe.confirm_card_setup(setup_intent.client_secret, card_number)
+        return gateway.setup_intent_retrieve(setup_intent_id=setup_intent.id)
+
+    return save
