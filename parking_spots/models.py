@@ -1,5 +1,8 @@
+from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import Q
+
+from parking_spots.geo import SpotPoint
 
 
 class ParkingSpot(models.Model):
@@ -25,6 +28,10 @@ class ParkingSpot(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        indexes = [
+            # Only active spots are ever searched by position.
+            GistIndex(SpotPoint(), condition=Q(active=True), name="parking_spot_active_point"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(lat__gte=-90) & Q(lat__lte=90), name="parking_spot_lat_range"

@@ -203,3 +203,9 @@ STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 # --- end Payments ------------------------------------------------------------------------
+
+# --- Parking spots ---------------------------------------------------------------------
+# Hourly rates (USD) by borough for `import_nyc_meters`, over parking_spots.nyc_meters'
+# DEFAULT_RATES, e.g. PARKING_SPOT_RATES='{"Manhattan": "5.00", "default": "2.50"}'.
+PARKING_SPOT_RATES = env.json("PARKING_SPOT_RATES", default={})
+# --- end parking spots -----------------------------------------------------------------

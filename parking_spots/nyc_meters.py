@@ -1,0 +1,177 @@
+"""Reading NYC Open Data's "Parking Meters Locations and Status" export (data set 693u-uax6).
+
+Pure parsing: one CSV row in, either a `MeterRecord` or the reason the row is skipped. The
+export is hand-maintained and messy (see the project's data notes), so every field is
+normalised here and nothing in it is trusted to fit the database as is.
+"""
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from parking_spots.models import ParkingSpot
+
+CENT = Decimal("0.01")
+REQUIRED_COLUMNS = frozenset(
+    {"Meter Number", "Status", "Facility", "Borough", "Latitude", "Longitude", "Meter_Hours"}
+)
+
+BOROUGHS = ("Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island")
+BOROUGH_TYPOS = {"brookyln": "Brooklyn"}
+_BOROUGH_KEYS = {name.casefold(): name for name in BOROUGHS} | BOROUGH_TYPOS
+
+# The export has no prices. These hourly rates (USD) approximate NYC DOT's posted passenger
+# rates by borough; "default" prices a borough the table does not name. Operators override
+# them with the PARKING_SPOT_RATES setting or the importer's `--rates` file.
+DEFAULT_RATE_KEY = "default"
+DEFAULT_RATES: dict[str, Decimal] = {
+    "Manhattan": Decimal("4.50"),
+    "Brooklyn": Decimal("2.50"),
+    "Queens": Decimal("2.50"),
+    "Bronx": Decimal("2.00"),
+    "Staten Island": Decimal("1.50"),
+    DEFAULT_RATE_KEY: Decimal("2.50"),
+}
+
+ACTIVE = "active"
+RETIRED_STATUSES = frozenset({"inactive", "retired"})
+ON_STREET = "on street"
+
+_WHITESPACE = re.compile(r"\s+")
+# "2 HR Pas", "2HR Pas", "15HR PasMon-Sat", "30Min Com", "11 HR Mon-Sat" (no vehicle class).
+_LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(hrs?|hours?|mins?|minutes?)\b\s*(pas|com|buses)?", re.I)
+
+
+@dataclass(frozen=True)
+class MeterRecord:
+    """One meter; a retired one carries only what deactivating its spot needs."""
+
+    meter_number: str
+    active: bool
+    lat: Decimal | None = None
+    lng: Decimal | None = None
+    borough: str = ""
+    street: str = ""
+    side_of_street: str = ""
+    from_street: str = ""
+    to_street: str = ""
+    meter_hours: str = ""
+
+
+class SkipRow(Exception):
+    """The row cannot become (or change) a spot; the message is the summary's reason."""
+
+
+def clean(value: str | None) -> str:
+    """Trim, and fold runs of whitespace (including non-breaking spaces) into one space."""
+    return _WHITESPACE.sub(" ", value or "").strip()
+
+
+def _fit(field: str, value: str) -> str:
+    return value[: ParkingSpot._meta.get_field(field).max_length]
+
+
+def normalise_borough(value: str) -> str:
+    return _BOROUGH_KEYS.get(clean(value).casefold(), clean(value))
+
+
+def normalise_side(value: str) -> str:
+    """N/S/E/W/C as capitals; anything else ("Island") is kept, tidied."""
+    side = clean(value)
+    return side.upper() if len(side) == 1 else side
+
+
+def _coordinate(value: str, low: float, high: float) -> Decimal:
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ValueError(value)
+    return Decimal(value.strip()).quantize(Decimal("0.000001"))
+
+
+def _position(row: dict[str, str]) -> tuple[Decimal, Decimal]:
+    """Latitude/Longitude columns; the WKT `POINT (lon lat)` when those are unusable."""
+    candidates = [(row.get("Latitude") or "", row.get("Longitude") or "")]
+    point = re.fullmatch(r"\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*", row.get("Location") or "")
+    if point:
+        candidates.append((point.group(2), point.group(1)))
+    for lat, lng in candidates:
+        try:
+            lat_value, lng_value = _coordinate(lat, -90, 90), _coordinate(lng, -180, 180)
+        except (ValueError, ArithmeticError):
+            continue
+        if lng_value != -180 and not (lat_value == 0 and lng_value == 0):
+            return lat_value, lng_value
+    raise SkipRow("no usable coordinates")
+
+
+def parse_time_limit(meter_hours: str) -> int | None:
+    """Longest stay in minutes that the posted hours allow a passenger car.
+
+    Clauses are separated by "/"; a clause without its own limit ("/ Fri 0900-1600") belongs
+    to the one before. The rule: the shortest limit among passenger clauses ("Pas", or no
+    vehicle class at all), since a reservation of that length is legal whenever the meter
+    applies; with only commercial or bus clauses, the shortest of those. No limit at all
+    ("Rate NOT Available ...", blank) is None: the reservation maximum alone applies.
+    """
+    passenger, other = [], []
+    for clause in meter_hours.split("/"):
+        match = _LIMIT.search(clause)
+        if not match:
+            continue
+        amount, unit, vehicle = match.groups()
+        minutes = round(float(amount) * (1 if unit.lower().startswith("m") else 60))
+        if minutes <= 0:
+            continue
+        (other if vehicle and vehicle.lower() in ("com", "buses") else passenger).append(minutes)
+    limits = passenger or other
+    return min(limits) if limits else None
+
+
+def parse_row(row: dict[str | None, str | list | None]) -> MeterRecord:
+    """The record for one CSV row, or SkipRow saying why it cannot be imported."""
+    if None in row or None in row.values():
+        raise SkipRow("malformed row (wrong number of columns)")
+    meter_number = clean(row["Meter Number"])
+    if not meter_number:
+        raise SkipRow("no meter number")
+    if len(meter_number) > ParkingSpot._meta.get_field("meter_number").max_length:
+        raise SkipRow("meter number too long")
+    status = clean(row["Status"]).casefold()
+    if status != ACTIVE and status not in RETIRED_STATUSES:
+        raise SkipRow(f"status {clean(row['Status']) or 'missing'}")
+    if status in RETIRED_STATUSES:
+        return MeterRecord(meter_number=meter_number, active=False)
+    if clean(row["Facility"]).casefold() != ON_STREET:
+        raise SkipRow(f"not on street (facility {clean(row['Facility']) or 'missing'})")
+    lat, lng = _position(row)
+    return MeterRecord(
+        meter_number=meter_number,
+        active=True,
+        lat=lat,
+        lng=lng,
+        borough=_fit("borough", normalise_borough(row["Borough"])),
+        street=_fit("street", clean(row.get("On_Street"))),
+        side_of_street=_fit("side_of_street", normalise_side(row.get("Side_of_Street") or "")),
+        from_street=_fit("from_street", clean(row.get("From_Street"))),
+        to_street=_fit("to_street", clean(row.get("To_Street"))),
+        meter_hours=clean(row["Meter_Hours"]),
+    )
+
+
+def rate_table(*overrides: Mapping[str, object]) -> dict[str, Decimal]:
+    """DEFAULT_RATES with each override applied in turn, every rate checked as money."""
+    table = dict(DEFAULT_RATES)
+    limit = Decimal(10) ** (ParkingSpot._meta.get_field("rate").max_digits - 2)
+    for override in overrides:
+        for key, value in override.items():
+            try:
+                rate = Decimal(str(value))
+            except ArithmeticError:
+                raise ValueError(f"rate for {key!r} is not a number: {value!r}") from None
+            if not rate.is_finite() or not 0 <= rate < limit or rate != rate.quantize(CENT):
+                raise ValueError(f"rate for {key!r} must be 0 to {limit - CENT} USD: {value!r}")
+            name = key if key == DEFAULT_RATE_KEY else normalise_borough(key)
+            table[name] = rate.quantize(CENT)
+    return table

@@ -1,0 +1,29 @@
+from django.db.models import F, QuerySet
+
+from parking_spots.geo import Circle, Unit
+from parking_spots.models import ParkingSpot
+
+
+def parking_spot_list_available() -> QuerySet[ParkingSpot]:
+    """The single definition of "available" that both spot routes share.
+
+    It stays a plain filter on the spot table so that every other query (the radius search,
+    the reservations' exclusion of held spots) composes with it in one SQL statement.
+    """
+    return ParkingSpot.objects.filter(active=True)
+
+
+def parking_spot_list_available_near(
+    *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None = None
+) -> QuerySet[ParkingSpot]:
+    """Available spots within `dist` great-circle distance, nearest first, with `distance`."""
+    circle = Circle(lat=lat, lng=lng, angle=dist / unit.earth_radius)
+    spots = (
+        parking_spot_list_available()
+        .filter(circle.in_boxes())
+        .alias(angle=circle.central_angle())
+        .filter(angle__lte=circle.angle)
+        .annotate(distance=F("angle") * unit.earth_radius)
+        .order_by("angle", "id")
+    )
+    return spots[:limit] if limit is not None else spots

@@ -1,0 +1,210 @@
+import csv
+import random
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TextIO
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from parking_spots.models import ParkingSpot
+from parking_spots.nyc_meters import (
+    DEFAULT_RATE_KEY,
+    REQUIRED_COLUMNS,
+    MeterRecord,
+    SkipRow,
+    parse_row,
+    parse_time_limit,
+)
+from secure_my_spot.exceptions import ApplicationError
+
+# What the importer owns on a spot; anything else (an operator's notes to come) it leaves be.
+IMPORTED_FIELDS = (
+    "lat",
+    "lng",
+    "rate",
+    "active",
+    "borough",
+    "street",
+    "side_of_street",
+    "from_street",
+    "to_street",
+    "meter_hours",
+    "time_limit_minutes",
+)
+
+
+@dataclass
+class ImportSummary:
+    """Every row read lands in exactly one bucket; `skipped` counts by reason."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deactivated: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accounted(self) -> int:
+        return (
+            self.created
+            + self.updated
+            + self.unchanged
+            + self.deactivated
+            + sum(self.skipped.values())
+        )
+
+
+def _csv_rows(csv_file: TextIO, summary: ImportSummary) -> Iterator[dict]:
+    """Rows one at a time; a line the csv module cannot read is counted and passed over."""
+    reader = csv.DictReader(csv_file)
+    missing = REQUIRED_COLUMNS - set(reader.fieldnames or ())
+    if missing:
+        raise ApplicationError(f"Not a parking meters export; missing columns: {sorted(missing)}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            summary.rows += 1
+            summary.skipped[f"malformed CSV ({exc})"] += 1
+            continue
+        summary.rows += 1
+        yield row
+
+
+def _spot_values(record: MeterRecord, rates: Mapping[str, Decimal]) -> dict:
+    rate = rates.get(record.borough, rates.get(DEFAULT_RATE_KEY))
+    if rate is None:
+        raise SkipRow(f"no rate for borough {record.borough or 'missing'}")
+    return {
+        "lat": record.lat,
+        "lng": record.lng,
+        "rate": rate,
+        "active": True,
+        "borough": record.borough,
+        "street": record.street,
+        "side_of_street": record.side_of_street,
+        "from_street": record.from_street,
+        "to_street": record.to_street,
+        "meter_hours": record.meter_hours,
+        "time_limit_minutes": parse_time_limit(record.meter_hours),
+    }
+
+
+@transaction.atomic
+def _import_batch(
+    records: dict[str, MeterRecord], rates: Mapping[str, Decimal], summary: ImportSummary
+) -> None:
+    """Lock the batch's existing spots, compare, then write only what changed.
+
+    Unchanged rows are not rewritten, so a re-import leaves `updated_at` alone.
+    """
+    existing = {
+        spot.meter_number: spot
+        for spot in ParkingSpot.objects.select_for_update().filter(meter_number__in=records)
+    }
+    upserts: list[ParkingSpot] = []
+    deactivate: list[int] = []
+    for meter_number, record in records.items():
+        spot = existing.get(meter_number)
+        if not record.active:
+            if spot is None:
+                summary.skipped["retired or inactive meter not in the inventory"] += 1
+            elif spot.active:
+                deactivate.append(spot.pk)
+                summary.deactivated += 1
+            else:
+                summary.unchanged += 1
+            continue
+        try:
+            values = _spot_values(record, rates)
+        except SkipRow as skip:
+            summary.skipped[str(skip)] += 1
+            continue
+        if spot is None:
+            summary.created += 1
+        elif any(getattr(spot, name) != value for name, value in values.items()):
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+            continue
+        upserts.append(ParkingSpot(meter_number=meter_number, **values))
+    ParkingSpot.objects.bulk_create(
+        upserts,
+        update_conflicts=True,
+        unique_fields=["meter_number"],
+        update_fields=[*IMPORTED_FIELDS, "updated_at"],
+    )
+    ParkingSpot.objects.filter(pk__in=deactivate).update(active=False, updated_at=timezone.now())
+
+
+def parking_spot_import_nyc_meters(
+    *, csv_file: TextIO, rates: Mapping[str, Decimal], batch_size: int = 1000
+) -> ImportSummary:
+    """Upsert spots from NYC's parking meter export, streaming it batch by batch.
+
+    Memory holds one batch, whatever the file's size. Active on-street meters become active
+    spots; inactive or retired ones deactivate theirs (never delete: reservations point at
+    spots). When a meter appears twice, the later row wins.
+    """
+    summary = ImportSummary()
+    batch: dict[str, MeterRecord] = {}
+    for row in _csv_rows(csv_file, summary):
+        try:
+            record = parse_row(row)
+        except SkipRow as skip:
+            summary.skipped[str(skip)] += 1
+            continue
+        if batch.pop(record.meter_number, None) is not None:
+            summary.skipped["superseded by a later row for the same meter"] += 1
+        batch[record.meter_number] = record
+        if len(batch) >= batch_size:
+            _import_batch(batch, rates, summary)
+            batch = {}
+    if batch:
+        _import_batch(batch, rates, summary)
+    return summary
+
+
+def parking_spot_set_active(*, spots: QuerySet[ParkingSpot], active: bool) -> int:
+    """Switch spots on or off; returns how many changed, so repeating it is harmless."""
+    return spots.exclude(active=active).update(active=active, updated_at=timezone.now())
+
+
+# Manhattan's spine, from the Battery to Harlem; demo spots scatter across it.
+DEMO_SOUTH = (40.7033, -74.0170)
+DEMO_NORTH = (40.8076, -73.9460)
+DEMO_HALF_WIDTH_DEGREES = 0.006
+
+
+def parking_spot_seed_demo(*, count: int = 500, seed: int = 2026) -> int:
+    """A synthetic inventory for a fresh development database; does nothing if spots exist.
+
+    Returns how many spots it created. The positions are deterministic for a given seed.
+    """
+    if ParkingSpot.objects.exists():
+        return 0
+    rng = random.Random(seed)  # noqa: S311 - demo positions, not a secret
+    spots = []
+    for number in range(1, count + 1):
+        along, across = rng.random(), rng.uniform(-1, 1) * DEMO_HALF_WIDTH_DEGREES
+        lat = DEMO_SOUTH[0] + along * (DEMO_NORTH[0] - DEMO_SOUTH[0]) + across
+        lng = DEMO_SOUTH[1] + along * (DEMO_NORTH[1] - DEMO_SOUTH[1]) - across
+        spots.append(
+            ParkingSpot(
+                lat=Decimal(f"{lat:.6f}"),
+                lng=Decimal(f"{lng:.6f}"),
+                rate=rng.choice((Decimal("3.50"), Decimal("4.50"), Decimal("5.50"))),
+                borough="Manhattan",
+                street=f"Demo spot {number}",
+                time_limit_minutes=rng.choice((60, 120, 180)),
+            )
+        )
+    ParkingSpot.objects.bulk_create(spots)
+    return len(spots)
