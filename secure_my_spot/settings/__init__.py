@@ -202,6 +202,12 @@ STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="")
 # Per request; the library retries connection errors, 409 and 5xx with backoff.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Development without a Stripe key talks to localstripe (`.venv/bin/localstripe`, port 8420).
+if DEBUG and not STRIPE_SECRET_KEY:
+    STRIPE_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the emulator accepts any sk_ key
+    STRIPE_PUBLISHABLE_KEY = STRIPE_PUBLISHABLE_KEY or "pk_test_localstripe"
+    STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET or "whsec_localstripe"
+    STRIPE_API_BASE = STRIPE_API_BASE or "http://127.0.0.1:8420"
 # --- end Payments ------------------------------------------------------------------------
 
 # --- Parking spots ---------------------------------------------------------------------
