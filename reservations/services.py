@@ -58,7 +58,13 @@ def _lock(reservation_id: int) -> Reservation:
 
 
 def _lock_spot(spot_id: int) -> ParkingSpot:
-    spot = ParkingSpot.objects.select_for_update().filter(pk=spot_id).first()
+    """Serialise the writers of one spot's reservations.
+
+    FOR NO KEY UPDATE leaves the FOR KEY SHARE of foreign-key checks alone: Django's foreign
+    keys are checked at commit, and a transaction inserting a reservation must not deadlock
+    with a booking that holds this lock.
+    """
+    spot = ParkingSpot.objects.select_for_update(no_key=True).filter(pk=spot_id).first()
     if spot is None:
         raise NotFoundError("Parking spot not found.")
     return spot
