@@ -2,6 +2,7 @@ from django.db.models import F, QuerySet
 
 from parking_spots.geo import Circle, Unit
 from parking_spots.models import ParkingSpot
+from reservations.selectors import spot_is_held_now
 
 
 def parking_spot_list_available() -> QuerySet[ParkingSpot]:
@@ -10,7 +11,7 @@ def parking_spot_list_available() -> QuerySet[ParkingSpot]:
     It stays a plain filter on the spot table so that every other query (the radius search,
     the reservations' exclusion of held spots) composes with it in one SQL statement.
     """
-    return ParkingSpot.objects.filter(active=True)
+    return ParkingSpot.objects.filter(~spot_is_held_now(), active=True)
 
 
 def parking_spot_list_available_near(
