@@ -5,7 +5,7 @@ with) and in being open and throttled.
 """
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -117,6 +117,7 @@ class ReservationDetailGuestApi(GuestAccess, APIView):
 
 
 class ReservationCreateApi(APIView):
+    @extend_schema_serializer(component_name="ReservationCreateInput")
     class InputSerializer(serializers.Serializer):
         # The upper bound depends on the spot; the service checks it.
         reservation_length = serializers.IntegerField(min_value=1)
@@ -135,6 +136,7 @@ class ReservationCreateApi(APIView):
 
 
 class ReservationCreateGuestApi(GuestAccess, APIView):
+    @extend_schema_serializer(component_name="ReservationCreateGuestInput")
     class InputSerializer(ReservationCreateApi.InputSerializer):
         email = serializers.EmailField(max_length=254)
 
@@ -150,6 +152,7 @@ class ReservationCreateGuestApi(GuestAccess, APIView):
 
 
 class ReservationUpdateApi(OwnerAccess, APIView):
+    @extend_schema_serializer(component_name="ReservationUpdateInput")
     class InputSerializer(serializers.Serializer):
         end_time = AwareDateTimeField(allow_null=True)
 

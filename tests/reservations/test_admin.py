@@ -1,0 +1,77 @@
+import pytest
+from django.urls import reverse
+
+from reservations.models import Reservation, ReservationStatus
+from tests.factories import UserFactory
+from tests.reservations.conftest import make_reservation, make_spot
+
+pytestmark = pytest.mark.django_db
+S = ReservationStatus
+CHANGELIST = reverse("admin:reservations_reservation_changelist")
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def listed_ids(response) -> set[int]:
+    assert response.status_code == 200
+    return {reservation.pk for reservation in response.context["cl"].result_list}
+
+
+def test_filters_and_search(admin_client):
+    active = make_reservation(spot=make_spot(street="Atlantic Avenue"), email="ann@example.com")
+    paid = make_reservation(spot=make_spot(street="Broadway"), status=S.PAID, email="bob@x.com")
+
+    assert listed_ids(admin_client.get(CHANGELIST)) == {active.pk, paid.pk}
+    assert listed_ids(admin_client.get(CHANGELIST, {"status__exact": "paid"})) == {paid.pk}
+    assert listed_ids(admin_client.get(CHANGELIST, {"q": "ANN@"})) == {active.pk}
+    assert listed_ids(admin_client.get(CHANGELIST, {"q": "atlantic"})) == {active.pk}
+    assert listed_ids(admin_client.get(CHANGELIST, {"q": str(paid.spot_id)})) >= {paid.pk}
+    day = active.start_time.date()
+    by_day = {
+        "start_time__year": day.year,
+        "start_time__month": day.month,
+        "start_time__day": day.day,
+    }
+    assert listed_ids(admin_client.get(CHANGELIST, by_day)) == {active.pk, paid.pk}
+
+
+def test_money_is_read_only_and_nothing_is_added_or_deleted(admin_client):
+    reservation = make_reservation(spot=make_spot(), status=S.ENDED)
+    url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
+
+    page = admin_client.get(url)
+    admin_client.post(url, {"amount_cents": 1, "rate": "0.01", "status": "paid"})
+
+    assert page.status_code == 200
+    assert 'name="amount_cents"' not in page.content.decode()
+    reservation.refresh_from_db()
+    assert (reservation.amount_cents, str(reservation.rate), reservation.status) == (
+        450,
+        "4.50",
+        S.ENDED,
+    )
+    assert admin_client.get(reverse("admin:reservations_reservation_add")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_now_action_goes_through_the_service(admin_client, mailoutbox):
+    active = make_reservation(spot=make_spot(), card_last4="4242")
+    pending = make_reservation(spot=make_spot(), status=S.PENDING_PAYMENT)
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "end_now", "_selected_action": [active.pk, pending.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    messages = [str(message) for message in response.context["messages"]]
+    assert any("Ended 1 reservation" in message for message in messages)
+    assert any(f"#{pending.pk}" in message for message in messages)
+    statuses = dict(Reservation.objects.values_list("pk", "status"))
+    assert statuses == {active.pk: S.ENDED, pending.pk: S.PENDING_PAYMENT}
+    assert len(mailoutbox) == 1
