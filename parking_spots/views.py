@@ -105,7 +105,8 @@ class AvailableParkingSpotFilterApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         lat = FiniteFloatField(min_value=-90, max_value=90)
-        long = FiniteFloatField(min_value=-180, max_value=180)
+        long = FiniteFloatField(min_value=-180, max_value=180, required=False)
+        lng = FiniteFloatField(min_value=-180, max_value=180, required=False)
         unit = serializers.CharField()
         dist = FiniteFloatField()
         limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False)
@@ -119,6 +120,8 @@ class AvailableParkingSpotFilterApi(APIView):
             return unit
 
         def validate(self, attrs: dict) -> dict:
+            if "long" not in attrs and "lng" not in attrs:
+                raise serializers.ValidationError({"long": ["This field is required."]})
             dist, unit = attrs["dist"], attrs["unit"]
             if not 0 < unit.to_km(dist) <= MAX_SEARCH_KM:
                 maximum = MAX_SEARCH_KM / unit.to_km(1)
@@ -144,16 +147,12 @@ class AvailableParkingSpotFilterApi(APIView):
         responses={200: OutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        data = {name: params[name] for name in ("lat", "unit", "dist", "limit") if name in params}
-        if "long" in params or "lng" in params:
-            data["long"] = params.get("long", params.get("lng"))
-        serializer = self.InputSerializer(data=data)
+        serializer = self.InputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         query = serializer.validated_data
         spots = parking_spot_list_available_near(
             lat=query["lat"],
-            lng=query["long"],
+            lng=query["long"] if "long" in query else query["lng"],
             dist=query["dist"],
             unit=query["unit"],
             limit=query.get("limit"),
