@@ -1,14 +1,14 @@
 import math
-from collections.abc import Iterable
-from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from parking_spots.geo import UNIT_ALIASES
@@ -59,33 +59,54 @@ class SpotOutputSerializer(serializers.ModelSerializer):
         return False
 
 
-SPOT_COLUMNS = [name for name in SpotOutputSerializer.Meta.fields if name != "reserved"]
+def _utc_iso(column: str) -> str:
+    """ISO 8601 in UTC as DRF writes it: microseconds unless there are none, then "Z"."""
+    return f"replace(to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+# How PostgreSQL writes each field of SpotOutputSerializer (`s` is the spots subquery).
+SPOT_JSON_FIELDS = {
+    "id": "s.id",
+    "lat": "s.lat::text",
+    "lng": "s.lng::text",
+    "rate": "s.rate::text",
+    "reserved": "false",
+    "active": "s.active",
+    "created_at": _utc_iso("s.created_at"),
+    "updated_at": _utc_iso("s.updated_at"),
+    "meter_number": "s.meter_number",
+    "borough": "s.borough",
+    "street": "s.street",
+    "side_of_street": "s.side_of_street",
+    "time_limit_minutes": "s.time_limit_minutes",
+}
 
 
-def spot_representations(spots: QuerySet[ParkingSpot], *extra: str) -> list[dict]:
-    """Spots as SpotOutputSerializer (plus `extra` annotations) renders them, built directly.
+def spots_json(spots: QuerySet[ParkingSpot], *annotations: str) -> str:
+    """The spots as a JSON array of SpotOutputSerializer objects (plus `annotations`), in order.
 
-    Maps poll these routes with hundreds of spots per answer, and DRF's field-by-field
-    serialization cost about 0.1 ms per spot; plain rows cost a tenth. A test pins both
-    representations to each other.
+    PostgreSQL writes the JSON: maps poll these routes for hundreds of spots at a time, and
+    building them in Python (DRF fields, or even plain dicts and json.dumps) cost several
+    times the query. A test pins this output to the serializer's.
     """
-    rows: Iterable[dict] = spots.values(*SPOT_COLUMNS, *extra)
-    return [
-        {
-            **row,
-            "lat": str(row["lat"]),
-            "lng": str(row["lng"]),
-            "rate": str(row["rate"]),
-            "reserved": False,
-            "created_at": _iso(row["created_at"]),
-            "updated_at": _iso(row["updated_at"]),
-        }
-        for row in rows
-    ]
+    columns = [name for name in SPOT_JSON_FIELDS if name != "reserved"]
+    try:
+        sql, params = spots.values(*columns, *annotations).query.sql_with_params()
+    except EmptyResultSet:  # a filter Django knows matches nothing, e.g. `pk__in=[]`
+        return "[]"
+    fields = {**SPOT_JSON_FIELDS, **{name: f"s.{name}" for name in annotations}}
+    spot = ", ".join(f"'{name}', {expression}" for name, expression in fields.items())
+    # Only constants and Django's own compiled SQL are spliced in; values travel as params.
+    # json_agg takes the rows in the subquery's order (nearest first): the outer query only
+    # scans it, so nothing can reorder them.
+    query = f"SELECT coalesce(json_agg(json_build_object({spot})), '[]')::text FROM ({sql}) s"  # noqa: S608
+    with connections[spots.db].cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchone()[0]
+
+
+def json_response(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="application/json")
 
 
 class AvailableParkingSpotListApi(APIView):
@@ -93,8 +114,8 @@ class AvailableParkingSpotListApi(APIView):
     authentication_classes: list = []
 
     @extend_schema(responses={200: SpotOutputSerializer(many=True)})
-    def get(self, request: Request) -> Response:
-        return Response(spot_representations(parking_spot_list_available().order_by("id")))
+    def get(self, request: Request) -> HttpResponse:
+        return json_response(spots_json(parking_spot_list_available().order_by("id")))
 
 
 class AvailableParkingSpotFilterApi(APIView):
@@ -146,7 +167,7 @@ class AvailableParkingSpotFilterApi(APIView):
         ],
         responses={200: OutputSerializer(many=True)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         serializer = self.InputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         query = serializer.validated_data
@@ -157,4 +178,4 @@ class AvailableParkingSpotFilterApi(APIView):
             unit=query["unit"],
             limit=query.get("limit"),
         )
-        return Response(spot_representations(spots, "distance"))
+        return json_response(spots_json(spots, "distance"))

@@ -1,12 +1,14 @@
 """The two spot routes: shape, parameters, trailing slashes."""
 
+import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import parking_spot_list_available
-from parking_spots.views import SpotOutputSerializer, spot_representations
+from parking_spots.views import SpotOutputSerializer, spots_json
 from tests.factories import ParkingSpotFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,10 +51,15 @@ def test_list_shows_available_spots_in_the_contract_shape(api_client) -> None:
 def test_fast_rows_equal_the_output_serializer() -> None:
     """The routes skip DRF's per-field serialization; this pins them to the serializer."""
     ParkingSpotFactory(meter_number=None, side_of_street="N", time_limit_minutes=None)
-    ParkingSpotFactory(rate=Decimal("0.5"), lat=Decimal("-0.000001"))
-    spots = parking_spot_list_available().order_by("id")
+    ParkingSpotFactory(rate=Decimal("0.5"), lat=Decimal("-0.000001"), street='"Quoted" \\ ü')
+    whole_second = ParkingSpotFactory()
+    ParkingSpot.objects.filter(pk=whole_second.pk).update(
+        created_at=datetime(2026, 11, 29, 4, 5, 6, tzinfo=UTC)
+    )
+    spots = parking_spot_list_available().order_by("-id")
 
-    assert spot_representations(spots) == SpotOutputSerializer(spots, many=True).data
+    assert json.loads(spots_json(spots)) == SpotOutputSerializer(spots, many=True).data
+    assert json.loads(spots_json(spots.none())) == []
 
 
 def test_filter_accepts_lng_for_long(api_client) -> None:

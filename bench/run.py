@@ -1,0 +1,283 @@
+"""Spot search at city scale: HTTP through gunicorn with wrk, and the SQL on its own.
+
+Loads the real NYC meters export into a database of its own, then grows it with synthetic
+spots spread uniformly over the five boroughs' bounding box. At each size it measures, on
+loopback only and for a fixed time each:
+- GET /available-parking-spots-filter/ (500 m around Times Square) and GET /healthz (the
+  framework's ceiling on the same gunicorn) with wrk: requests/s, p50, p99, response bytes;
+- EXPLAIN ANALYZE of the filter's SQL: execution time, and whether the GiST index is used.
+Prints a markdown table.
+
+    .venv/bin/python bench/run.py                 # 13k (real data), 100k and 1M spots
+    .venv/bin/python bench/run.py --sizes 100000 --duration 5
+
+wrk comes from Debian: `apt-get install wrk`.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPORT = ROOT.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv"
+HOST = "127.0.0.1"
+TIMES_SQUARE = {"lat": 40.7580, "lng": -73.9855}
+RADIUS_KM = 0.5
+FILTER_PATH = (
+    f"/available-parking-spots-filter/?lat={TIMES_SQUARE['lat']}&long={TIMES_SQUARE['lng']}"
+    f"&unit=km&dist={RADIUS_KM}"
+)
+# The issue's box around the five boroughs.
+SOUTH, NORTH, WEST, EAST = 40.49, 40.92, -74.26, -73.70
+SYNTHETIC_STREET = "Synthetic bench spot"
+INDEX_NAME = "parking_spot_active_point"
+
+
+def say(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/secure_my_spot_bench"
+        ),
+        help="a database for the benchmark only: it is emptied and refilled",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[100_000, 1_000_000],
+        help="total spot counts after the real data (which is always measured first)",
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per route")
+    parser.add_argument("--connections", type=int, default=2, help="wrk connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 60:
+        parser.error("--duration must be 1 to 60 seconds")
+    if any(not 0 < size <= 5_000_000 for size in args.sizes):
+        parser.error("--sizes must be at most 5,000,000")
+    return args
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def load_real_data() -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("ensure_database")
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE parking_spots_parkingspot RESTART IDENTITY CASCADE")
+    call_command("import_nyc_meters", str(EXPORT), stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+def grow_to(total: int) -> float:
+    """Add synthetic active spots until there are `total`; returns the seconds it took."""
+    from django.db import connection, transaction
+
+    from parking_spots.models import ParkingSpot
+
+    started = time.perf_counter()
+    missing = total - ParkingSpot.objects.count()
+    if missing > 0:
+        index = next(index for index in ParkingSpot._meta.indexes if index.name == INDEX_NAME)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One index build after the rows is far quicker than a million index inserts.
+            with connection.schema_editor(atomic=False) as editor:
+                editor.remove_index(ParkingSpot, index)
+            cursor.execute("SELECT setseed(0.2026)")
+            cursor.execute(
+                """
+                INSERT INTO parking_spots_parkingspot
+                    (lat, lng, rate, active, borough, street, side_of_street, from_street,
+                     to_street, meter_hours, time_limit_minutes, created_at, updated_at)
+                SELECT round((%s + random() * %s)::numeric, 6),
+                       round((%s + random() * %s)::numeric, 6),
+                       2.50, true, '', %s, '', '', '', '', 120, now(), now()
+                FROM generate_series(1, %s)
+                """,
+                [SOUTH, NORTH - SOUTH, WEST, EAST - WEST, SYNTHETIC_STREET, missing],
+            )
+            with connection.schema_editor(atomic=False) as editor:
+                editor.add_index(ParkingSpot, index)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE parking_spots_parkingspot")
+    return time.perf_counter() - started
+
+
+@dataclass
+class SqlCost:
+    planning_ms: float
+    execution_ms: float
+    uses_index: bool
+    rows: int
+
+
+def explain() -> SqlCost:
+    """EXPLAIN ANALYZE of the route's own queryset, median of a few runs (warm cache)."""
+    from parking_spots.geo import Unit
+    from parking_spots.selectors import parking_spot_list_available_near
+
+    spots = parking_spot_list_available_near(
+        lat=TIMES_SQUARE["lat"], lng=TIMES_SQUARE["lng"], dist=RADIUS_KM, unit=Unit.KM
+    )
+    plans = [spots.explain(analyze=True) for _ in range(7)]
+
+    def figure(plan: str, label: str) -> float:
+        return float(re.search(rf"{label}: ([\d.]+) ms", plan).group(1))
+
+    plan = plans[-1]
+    return SqlCost(
+        planning_ms=statistics.median(figure(p, "Planning Time") for p in plans),
+        execution_ms=statistics.median(figure(p, "Execution Time") for p in plans),
+        uses_index=INDEX_NAME in plan and "Seq Scan" not in plan,
+        rows=int(re.search(r"\(actual time=\S+ rows=(\d+)", plan).group(1)),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ALLOWED_HOSTS": HOST,
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    argv = [str(ROOT / ".venv/bin/gunicorn"), "secure_my_spot.wsgi", "--bind", f"{HOST}:{port}"]
+    server = subprocess.Popen([*argv, "--workers", str(workers)], cwd=ROOT, env=env)  # noqa: S603
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            fetch(port, "/healthz")
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not answer on loopback within 30 s")
+
+
+def fetch(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=10) as response:
+        return response.read()
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _milliseconds(figure: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", figure).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port: int, path: str, duration: int, connections: int) -> Load:
+    argv = ["wrk", f"-c{connections}", f"-t{min(connections, 2)}", f"-d{duration}s", "--latency"]
+    result = subprocess.run(  # noqa: S603 - fixed argv, loopback only
+        [*argv, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
+    )
+    out = result.stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: .*", out)
+    if socket_errors:
+        say(f"    wrk: {socket_errors.group(0)}")
+    return Load(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        p50_ms=_milliseconds(re.search(r"50%\s+(\S+)", out).group(1)),
+        p99_ms=_milliseconds(re.search(r"99%\s+(\S+)", out).group(1)),
+        errors=int(errors.group(1)) if errors else 0,
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: install it with `apt-get install wrk` (Debian).")
+    if not EXPORT.exists():
+        raise SystemExit(f"The NYC export is missing: expected at {EXPORT}.")
+    setup_django(args.database_url)
+    from parking_spots.models import ParkingSpot
+
+    say(f"loading {EXPORT.name} into {args.database_url.rsplit('/', 1)[-1]} ...")
+    load_real_data()
+    port = free_port()
+    server = start_gunicorn(port, args.workers)
+    rows = [
+        "| spots | route | req/s | p50 ms | p99 ms | bytes | spots found | SQL plan+exec ms "
+        "| index scan |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    try:
+        say(
+            f"gunicorn {args.workers} sync workers on {HOST}:{port}; wrk {args.connections} "
+            f"connections, {args.duration} s per route; {os.cpu_count()} CPUs"
+        )
+        real = ParkingSpot.objects.count()
+        for size in [real, *sorted(size for size in args.sizes if size > real)]:
+            if size != real:
+                say(f"growing to {size:,} spots ...")
+                say(f"  loaded in {grow_to(size):.1f} s")
+            total = ParkingSpot.objects.count()
+            body = fetch(port, FILTER_PATH)
+            wrk(port, FILTER_PATH, 1, args.connections)  # warm every worker and its connection
+            cost = explain()
+            for route, path, size_bytes in (
+                ("filter", FILTER_PATH, len(body)),
+                ("healthz", "/healthz", len(fetch(port, "/healthz"))),
+            ):
+                load = wrk(port, path, args.duration, args.connections)
+                sql = f"{cost.planning_ms:.2f}+{cost.execution_ms:.2f}" if route == "filter" else ""
+                found = str(cost.rows) if route == "filter" else ""
+                index = ("yes" if cost.uses_index else "NO") if route == "filter" else ""
+                rows.append(
+                    f"| {total:,} | {route} | {load.requests_per_second:,.0f} | "
+                    f"{load.p50_ms:.2f} | {load.p99_ms:.2f} | {size_bytes:,} | {found} | {sql} "
+                    f"| {index} |"
+                )
+                say(rows[-1])
+                if load.errors:
+                    say(f"    {load.errors} responses were not 2xx")
+            if not cost.uses_index:
+                say("    EXPLAIN shows no index scan on the GiST index: the query lost its index")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    say()
+    say("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
