@@ -1,9 +1,41 @@
+"""Payment state changes: the customer, the SetupIntent, confirmation, the charge, webhooks.
+
+Whatever calls Stripe for a reservation does it holding that reservation's row lock (lock,
+re-check, change, as pretix does). The lock is held across the network call on purpose: a
+second caller (a retried task, a duplicate webhook, a double-clicked confirm) waits, then
+finds the first one's result recorded and acts on that instead of calling Stripe again. A
+slow Stripe therefore makes those callers wait, up to the gateway's timeout and retries; one
+reservation's calls are rare, so that is the price of exactly once. Stripe's idempotency keys
+are the second guard, for a response lost on the way back; localstripe ignores them, so the
+tests prove the database guard on its own.
+"""
+
 import hashlib
+import logging
+from functools import partial
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from payments import gateway
-from payments.models import StripeCustomer
+from payments.emails import send_payment_failed_email
+from payments.exceptions import CardDeclined
+from payments.models import StripeCustomer, StripeWebhookEvent
+from reservations.models import Reservation, ReservationStatus
+from reservations.services import (
+    reservation_activate,
+    reservation_mark_paid,
+    reservation_mark_payment_failed,
+    reservation_send_confirmation_email,
+)
+from secure_my_spot.exceptions import ConflictError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+S = ReservationStatus
+# A PaymentIntent in these states may still succeed: leave the reservation ended and let
+# the webhook (or the next charge call) settle it.
+PAYMENT_PENDING = frozenset({"processing", "requires_capture"})
 
 
 def _email_digest(email: str) -> bytes:
@@ -32,3 +64,264 @@ def customer_get_or_create(*, email: str) -> str:
         )
         StripeCustomer.objects.create(email=email, stripe_customer_id=customer_id)
     return customer_id
+
+
+def _lock_reservation(reservation_id: int) -> Reservation:
+    try:
+        return Reservation.objects.select_for_update().get(pk=reservation_id)
+    except Reservation.DoesNotExist as exc:
+        raise NotFoundError("Reservation not found.") from exc
+
+
+def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
+    """The client secret of the reservation's SetupIntent, created on the first call.
+
+    Only while the payment hold is live: after it, the spot may already be someone else's.
+    The SetupIntent id is stored before the secret leaves, so a SetupIntent a client can
+    confirm is always one this reservation knows. A cancelled one is replaced.
+    """
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation_id)
+        if reservation.status != S.PENDING_PAYMENT:
+            raise ConflictError(f"A reservation that is {reservation.status} takes no card.")
+        if reservation.hold_expires_at <= timezone.now():
+            raise ConflictError("The hold on this spot ran out: book it again.")
+        previous = reservation.stripe_setup_intent_id
+        if previous:
+            setup_intent = gateway.setup_intent_retrieve(setup_intent_id=previous)
+            if setup_intent.status != "canceled":
+                return setup_intent.client_secret
+        customer_id = reservation.stripe_customer_id or customer_get_or_create(
+            email=reservation.email
+        )
+        setup_intent = gateway.setup_intent_create(
+            customer_id=customer_id,
+            metadata={"reservation_id": str(reservation.pk)},
+            idempotency_key=f"reservation-{reservation.pk}-setup-intent-after-{previous or 'none'}",
+        )
+        reservation.stripe_customer_id = customer_id
+        reservation.stripe_setup_intent_id = setup_intent.id
+        reservation.save(
+            update_fields=["stripe_customer_id", "stripe_setup_intent_id", "updated_at"]
+        )
+    return setup_intent.client_secret
+
+
+def _send_confirmation_after_commit(reservation_id: int) -> None:
+    """The send is claimed once per reservation, so scheduling it again never sends twice but
+    retries one that failed; a mail server error is logged, not turned into a failed request."""
+    transaction.on_commit(
+        partial(reservation_send_confirmation_email, reservation_id=reservation_id), robust=True
+    )
+
+
+def payment_setup_confirm(*, reservation_id: int) -> Reservation:
+    """Activate the reservation if Stripe says its SetupIntent succeeded; never trust a client.
+
+    Used by the confirm routes and the `setup_intent.succeeded` webhook, in any order and any
+    number of times. A hold that ran out and was cancelled (its spot given to someone else)
+    stays cancelled: 409, and nothing will be charged.
+    """
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation_id)
+        if reservation.status == S.ACTIVE:
+            _send_confirmation_after_commit(reservation.pk)
+            return reservation
+        if reservation.status != S.PENDING_PAYMENT:
+            raise ConflictError(f"A reservation that is {reservation.status} cannot be confirmed.")
+        if not reservation.stripe_setup_intent_id:
+            raise ConflictError("No card has been set up for this reservation yet.")
+        setup_intent = gateway.setup_intent_retrieve(
+            setup_intent_id=reservation.stripe_setup_intent_id
+        )
+        if not setup_intent.succeeded:
+            raise ConflictError(
+                f"The card is not set up yet (Stripe says {setup_intent.status}).",
+            )
+        reservation = reservation_activate(
+            reservation_id=reservation.pk,
+            stripe_payment_method_id=setup_intent.payment_method_id or "",
+            card_brand=setup_intent.card_brand or "",
+            card_last4=setup_intent.card_last4 or "",
+        )
+        _send_confirmation_after_commit(reservation.pk)
+    return reservation
+
+
+def _fail(reservation: Reservation, *, code: str, payment_intent_id: str = "") -> Reservation:
+    """Record a failed charge of an ended reservation and tell the driver how to settle.
+
+    Called under the row lock and only from `ended`, so the e-mail goes out once.
+    """
+    reservation = reservation_mark_payment_failed(
+        reservation_id=reservation.pk,
+        error_code=code,
+        stripe_payment_intent_id=payment_intent_id,
+    )
+    transaction.on_commit(
+        partial(send_payment_failed_email, reservation_id=reservation.pk), robust=True
+    )
+    logger.info("Charge of reservation %s failed: %s", reservation.pk, code)
+    return reservation
+
+
+def _settle(reservation: Reservation, result: gateway.ChargeResult) -> Reservation:
+    """Bring a locked reservation in line with its PaymentIntent; repeatable.
+
+    A success also settles a `payment_failed` reservation (the driver completed the payment
+    with Stripe later); a failure only counts for a reservation still waiting on it.
+    """
+    if result.succeeded:
+        if reservation.status in (S.ENDED, S.PAYMENT_FAILED):
+            return reservation_mark_paid(
+                reservation_id=reservation.pk, stripe_payment_intent_id=result.payment_intent_id
+            )
+        return reservation
+    if reservation.status != S.ENDED or result.status in PAYMENT_PENDING:
+        return reservation
+    code = result.decline_code or result.failure_code
+    if result.status == "requires_action":
+        code = "authentication_required"
+    return _fail(
+        reservation, code=code or result.status, payment_intent_id=result.payment_intent_id
+    )
+
+
+def payment_charge_reservation(*, reservation_id: int) -> Reservation:
+    """Charge an ended reservation's bill to its saved card, once, however often it is called.
+
+    Under the row lock: a paid or failed reservation is returned as it is; a recorded
+    PaymentIntent is asked for its outcome, never charged again; otherwise one PaymentIntent
+    is created and its id recorded in the same transaction. A zero bill is paid without
+    calling Stripe (it charges no less than 50 cents). The idempotency key is the reservation
+    and attempt number, where `charge_attempts` counts charges Stripe answered: a network
+    error leaves it (and everything else) as it was, so the retry sends the same key and
+    real Stripe returns the PaymentIntent a lost response may have created.
+
+    Raises PaymentProviderUnavailable (retry later) when Stripe cannot be reached.
+    """
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation_id)
+        if reservation.status in (S.PAID, S.PAYMENT_FAILED):
+            return reservation
+        if reservation.status != S.ENDED:
+            raise ConflictError(f"A reservation that is {reservation.status} has no final bill.")
+        if reservation.amount_cents == 0:
+            return reservation_mark_paid(reservation_id=reservation.pk)
+        if reservation.stripe_payment_intent_id:
+            result = gateway.payment_intent_retrieve(
+                payment_intent_id=reservation.stripe_payment_intent_id
+            )
+            return _settle(reservation, result)
+        if not reservation.stripe_payment_method_id:
+            return _fail(reservation, code="no_payment_method")
+        attempt = reservation.charge_attempts + 1
+        try:
+            result = gateway.payment_intent_charge_off_session(
+                customer_id=reservation.stripe_customer_id,
+                payment_method_id=reservation.stripe_payment_method_id,
+                amount_cents=reservation.amount_cents,
+                metadata={"reservation_id": str(reservation.pk)},
+                idempotency_key=f"reservation-{reservation.pk}-charge-{attempt}",
+            )
+        except CardDeclined as declined:
+            reservation.charge_attempts = attempt
+            reservation.save(update_fields=["charge_attempts", "updated_at"])
+            return _fail(
+                reservation,
+                code=declined.decline_code or declined.code,
+                payment_intent_id=declined.payment_intent_id or "",
+            )
+        reservation.charge_attempts = attempt
+        reservation.stripe_payment_intent_id = result.payment_intent_id
+        reservation.save(
+            update_fields=["charge_attempts", "stripe_payment_intent_id", "updated_at"]
+        )
+        return _settle(reservation, result)
+
+
+def _reservation_id_in(metadata: dict[str, str]) -> int | None:
+    value = metadata.get("reservation_id", "")
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
+def payment_intent_reconcile(*, payment_intent_id: str) -> Reservation:
+    """Settle the reservation of a PaymentIntent as Stripe reports it now (for webhooks).
+
+    The reservation comes from the recorded id or, for a PaymentIntent whose charge never
+    committed (a crash after Stripe answered), from the metadata it was created with; that
+    PaymentIntent is then recorded, so the next charge call reuses it instead of charging.
+    """
+    result = gateway.payment_intent_retrieve(payment_intent_id=payment_intent_id)
+    reservation_id = _reservation_id_in(result.metadata) or (
+        Reservation.objects.filter(stripe_payment_intent_id=result.payment_intent_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if reservation_id is None:
+        raise NotFoundError(f"No reservation for PaymentIntent {result.payment_intent_id}.")
+    with transaction.atomic():
+        reservation = _lock_reservation(reservation_id)
+        recorded = reservation.stripe_payment_intent_id
+        if recorded and recorded != result.payment_intent_id:
+            logger.error(
+                "PaymentIntent %s names reservation %s, which recorded %s: left for an operator",
+                result.payment_intent_id,
+                reservation.pk,
+                recorded,
+            )
+            return reservation
+        if not recorded and reservation.status == S.ENDED:
+            reservation.stripe_payment_intent_id = result.payment_intent_id
+            reservation.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+        return _settle(reservation, result)
+
+
+def _on_setup_intent_succeeded(setup_intent_id: str) -> None:
+    """The SetupIntent id is stored before its client secret is handed out, so it finds the
+    reservation of any SetupIntent a client could have confirmed."""
+    reservation_id = (
+        Reservation.objects.filter(stripe_setup_intent_id=setup_intent_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if reservation_id is None:
+        raise NotFoundError(f"No reservation for SetupIntent {setup_intent_id}.")
+    payment_setup_confirm(reservation_id=reservation_id)
+
+
+def _on_payment_intent(payment_intent_id: str) -> None:
+    payment_intent_reconcile(payment_intent_id=payment_intent_id)
+
+
+WEBHOOK_HANDLERS = {
+    "setup_intent.succeeded": _on_setup_intent_succeeded,
+    "payment_intent.succeeded": _on_payment_intent,
+    "payment_intent.payment_failed": _on_payment_intent,
+}
+
+
+def payment_webhook_receive(*, payload: bytes, signature: str) -> bool:
+    """Verify a Stripe event and act on it once; False for an event already handled.
+
+    The event's row is inserted in the transaction that acts on it: a concurrent delivery of
+    the same event waits on the unique index and then sees it handled, and a failure that
+    should make Stripe retry (Stripe unreachable) rolls the row back with everything else.
+    The payload is only trusted for the object's id; its state is fetched from Stripe again.
+    A reservation that is not found or not in a state for the event is logged and done.
+    """
+    event = gateway.webhook_event_construct(payload=payload, signature=signature)
+    with transaction.atomic():
+        _, created = StripeWebhookEvent.objects.get_or_create(
+            event_id=event.id, defaults={"type": event.type}
+        )
+        if not created:
+            return False
+        handler = WEBHOOK_HANDLERS.get(event.type)
+        if handler is not None and event.object_id:
+            try:
+                handler(event.object_id)
+            except (ConflictError, NotFoundError) as exc:
+                logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
+        StripeWebhookEvent.objects.filter(event_id=event.id).update(processed_at=timezone.now())
+    return True

@@ -2,8 +2,10 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from rest_framework.test import APIClient
 
 from payments import gateway
+from tests.conftest import PASSWORD
 from tests.localstripe import LocalStripe
 
 CARD_OK = "4242424242424242"
@@ -38,3 +40,29 @@ def saved_card(
         return gateway.setup_intent_retrieve(setup_intent_id=setup_intent.id)
 
     return save
+
+
+def stripe_payment_intents(localstripe: LocalStripe, customer_id: str) -> list[dict]:
+    """Every PaymentIntent of a Customer, as Stripe holds them: the charges really made.
+
+    localstripe cannot filter the list by customer, so the whole list is paged through here.
+    """
+    found, page = [], {"limit": 100}
+    while True:
+        listed = localstripe.request("GET", "/v1/payment_intents", page)
+        found += [item for item in listed["data"] if item["customer"] == customer_id]
+        if not listed["has_more"]:
+            return found
+        page = {"limit": 100, "starting_after": listed["data"][-1]["id"]}
+
+
+def signed_in_as(user) -> APIClient:
+    """Another signed-in client, for reservations that are someone else's."""
+    client = APIClient()
+    response = client.post(
+        "/sign-in/", {"credentials": {"email": user.email, "password": PASSWORD}}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    client.email = user.email
+    return client

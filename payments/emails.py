@@ -1,0 +1,39 @@
+"""The e-mail that tells a driver a charge failed and how to settle it."""
+
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from reservations.emails import format_local_time
+from reservations.models import Reservation
+from reservations.pricing import format_dollars
+
+SUBJECT = "We could not charge your card for your parking reservation"
+# Stripe's codes for the failures a driver can act on; anything else reads as a plain decline.
+REASONS = {
+    "authentication_required": (
+        "your bank wants you to approve the payment yourself, which it cannot ask while you "
+        "are away"
+    ),
+    "insufficient_funds": "the card has insufficient funds",
+    "expired_card": "the card has expired",
+    "no_payment_method": "no card was saved with the reservation",
+}
+DECLINED = "the bank declined the charge"
+
+
+def send_payment_failed_email(*, reservation_id: int) -> None:
+    reservation = Reservation.objects.select_related("spot").get(pk=reservation_id)
+    context = {
+        "reservation": reservation,
+        "amount": format_dollars(reservation.amount_cents or 0),
+        "end": format_local_time(reservation.ended_at or reservation.end_time),
+        "reason": REASONS.get(reservation.payment_error_code, DECLINED),
+    }
+    template = "payments/email/payment_failed"
+    message = EmailMultiAlternatives(
+        subject=SUBJECT,
+        body=render_to_string(f"{template}.txt", context),
+        to=[reservation.email],
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    message.send()
