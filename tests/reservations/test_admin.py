@@ -2,8 +2,7 @@ import pytest
 from django.urls import reverse
 
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_reservation, make_spot
+from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -22,8 +21,12 @@ def listed_ids(response) -> set[int]:
 
 
 def test_filters_and_search(admin_client):
-    active = make_reservation(spot=make_spot(street="Atlantic Avenue"), email="ann@example.com")
-    paid = make_reservation(spot=make_spot(street="Broadway"), status=S.PAID, email="bob@x.com")
+    active = ReservationFactory(
+        spot=ParkingSpotFactory(street="Atlantic Avenue"), email="ann@example.com"
+    )
+    paid = ReservationFactory(
+        spot=ParkingSpotFactory(street="Broadway"), status=S.PAID, email="bob@x.com"
+    )
 
     assert listed_ids(admin_client.get(CHANGELIST)) == {active.pk, paid.pk}
     assert listed_ids(admin_client.get(CHANGELIST, {"status__exact": "paid"})) == {paid.pk}
@@ -40,7 +43,7 @@ def test_filters_and_search(admin_client):
 
 
 def test_money_is_read_only_and_nothing_is_added_or_deleted(admin_client):
-    reservation = make_reservation(spot=make_spot(), status=S.ENDED)
+    reservation = ReservationFactory(status=S.ENDED)
     url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
 
     page = admin_client.get(url)
@@ -59,8 +62,8 @@ def test_money_is_read_only_and_nothing_is_added_or_deleted(admin_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_end_now_action_goes_through_the_service(admin_client, mailoutbox):
-    active = make_reservation(spot=make_spot(), card_last4="4242")
-    pending = make_reservation(spot=make_spot(), status=S.PENDING_PAYMENT)
+    active = ReservationFactory(card_last4="4242")
+    pending = ReservationFactory(status=S.PENDING_PAYMENT)
 
     response = admin_client.post(
         CHANGELIST,

@@ -6,8 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_reservation, make_spot
+from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -159,7 +158,9 @@ def test_missing_wrapper_names_it(signed_in, spot):
 
 
 def test_unpaid_reservation_blocks_booking(api_client, spot):
-    make_reservation(spot=make_spot(), status=S.PAYMENT_FAILED, email="guest@example.com")
+    ReservationFactory(
+        spot=ParkingSpotFactory(), status=S.PAYMENT_FAILED, email="guest@example.com"
+    )
 
     response = book_guest(api_client, spot.pk, email="GUEST@example.com")
 
@@ -168,7 +169,7 @@ def test_unpaid_reservation_blocks_booking(api_client, spot):
 
 
 def test_inactive_spot_is_409(api_client):
-    assert book_guest(api_client, make_spot(active=False).pk).status_code == 409
+    assert book_guest(api_client, ParkingSpotFactory(active=False).pk).status_code == 409
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -176,11 +177,11 @@ def test_inactive_spot_is_409(api_client):
 
 def test_current_and_past_lists(signed_in, user, spot):
     pending = Reservation.objects.get(pk=book_auth(signed_in, spot.pk).json()["id"])
-    old = make_reservation(spot=make_spot(), status=S.PAID, user=user, email=user.email)
-    failed = make_reservation(spot=make_spot(), status=S.PAYMENT_FAILED, user=user)
-    make_reservation(spot=make_spot(), status=S.CANCELLED, user=user)
-    active = make_reservation(spot=make_spot(), status=S.ACTIVE, user=user)
-    make_reservation(spot=make_spot(), status=S.ACTIVE, email="someone@else.com")
+    old = ReservationFactory(status=S.PAID, user=user, email=user.email)
+    failed = ReservationFactory(status=S.PAYMENT_FAILED, user=user)
+    ReservationFactory(status=S.CANCELLED, user=user)
+    active = ReservationFactory(status=S.ACTIVE, user=user)
+    ReservationFactory(status=S.ACTIVE, email="someone@else.com")
 
     current = signed_in.get("/reservation-auth/")
     past = signed_in.get("/expired-reservations-auth")
@@ -193,7 +194,9 @@ def test_current_and_past_lists(signed_in, user, spot):
 
 def test_active_reservation_shows_the_bill_so_far(signed_in, user):
     start = timezone.now() - timedelta(minutes=120)
-    make_reservation(spot=make_spot(), status=S.ACTIVE, user=user, start=start, minutes=180)
+    ReservationFactory(
+        spot=ParkingSpotFactory(), status=S.ACTIVE, user=user, start_time=start, minutes=180
+    )
 
     (item,) = signed_in.get("/reservation-auth/").json()
 
@@ -207,7 +210,7 @@ def test_lists_need_a_token(api_client):
 
 @pytest.mark.parametrize("slash", ["/", ""])
 def test_guest_reads_with_any_letter_case(api_client, spot, slash):
-    guest = make_reservation(spot=spot, status=S.ACTIVE, email="guest@example.com")
+    guest = ReservationFactory(spot=spot, status=S.ACTIVE, email="guest@example.com")
 
     response = api_client.get(f"/reservation-unauth/{guest.pk}/GUEST@Example.COM{slash}")
 
@@ -220,7 +223,7 @@ def test_guest_reads_with_any_letter_case(api_client, spot, slash):
     ["other@example.com", "guest@example.co", "not-an-email", "%00", "guest@example.com.evil"],
 )
 def test_guest_wrong_email_is_404(api_client, spot, email):
-    guest = make_reservation(spot=spot, status=S.ACTIVE, email="guest@example.com")
+    guest = ReservationFactory(spot=spot, status=S.ACTIVE, email="guest@example.com")
 
     paths = [
         f"/reservation-unauth/{guest.pk}/{email}/",
@@ -236,13 +239,13 @@ def test_guest_wrong_email_is_404(api_client, spot, email):
 
 
 def test_guest_routes_do_not_reach_account_reservations(api_client, user, spot):
-    owned = make_reservation(spot=spot, status=S.ACTIVE, user=user, email=user.email)
+    owned = ReservationFactory(spot=spot, status=S.ACTIVE, user=user, email=user.email)
 
     assert api_client.get(f"/reservation-unauth/{owned.pk}/{user.email}/").status_code == 404
 
 
 def test_other_users_reservation_is_404(signed_in, spot):
-    theirs = make_reservation(spot=spot, status=S.PENDING_PAYMENT, user=UserFactory())
+    theirs = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT, user=UserFactory())
 
     body = {"reservation": {"end_time": None}}
     assert (
@@ -258,12 +261,12 @@ def test_other_users_reservation_is_404(signed_in, spot):
 
 def test_guest_routes_are_throttled_per_client_address(api_client, spot, monkeypatch):
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"guest": "3/minute"})
-    guest = make_reservation(spot=spot, status=S.PENDING_PAYMENT)
+    guest = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT)
     path = f"{guest.pk}/guest@example.com/"
 
     codes = [
         api_client.get(f"/reservation-unauth/{path}").status_code,
-        book_guest(api_client, make_spot().pk).status_code,
+        book_guest(api_client, ParkingSpotFactory().pk).status_code,
         api_client.delete(f"/delete-reservation-unauth/{path}").status_code,
         api_client.get(f"/reservation-unauth/{path}").status_code,
     ]
@@ -287,7 +290,7 @@ def patch_end(client, reservation, end_time, guest_email=None):
 def test_extend_with_a_javascript_timestamp(
     signed_in, user, spot, mailoutbox, django_capture_on_commit_callbacks
 ):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, user=user, email=user.email)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, user=user, email=user.email)
     new_end = (reservation.end_time + timedelta(minutes=30)).replace(microsecond=0)
     js = new_end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -301,7 +304,7 @@ def test_extend_with_a_javascript_timestamp(
 
 
 def test_extend_with_another_offset(api_client, spot):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
     new_end = (reservation.end_time + timedelta(minutes=10)).replace(microsecond=0)
     with_offset = new_end.astimezone(timezone.get_fixed_timezone(-300)).isoformat()
 
@@ -315,7 +318,7 @@ def test_extend_with_another_offset(api_client, spot):
 @pytest.mark.parametrize("end_time", [None, "past", "now"])
 def test_ending_now(api_client, spot, end_time, mailoutbox):
     """Committed for real, as in production: the ending runs when the PATCH commits."""
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, card_last4="4242")
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, card_last4="4242")
     value = {
         None: None,
         "past": iso(timezone.now() - timedelta(minutes=1)),
@@ -334,8 +337,10 @@ def test_ending_now(api_client, spot, end_time, mailoutbox):
 
 
 def test_extension_overlapping_a_later_reservation_is_409(api_client, spot):
-    first = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
-    make_reservation(spot=spot, status=S.PENDING_PAYMENT, start=first.end_time, email="b@x.com")
+    first = ReservationFactory(spot=spot, status=S.ACTIVE, minutes=30)
+    ReservationFactory(
+        spot=spot, status=S.PENDING_PAYMENT, start_time=first.end_time, email="b@x.com"
+    )
 
     response = patch_end(
         api_client, first, iso(first.end_time + timedelta(minutes=5)), "guest@example.com"
@@ -358,7 +363,7 @@ def test_extension_overlapping_a_later_reservation_is_409(api_client, spot):
     ],
 )
 def test_bad_end_times_are_400(api_client, spot, end_time, field):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
 
     response = patch_end(api_client, reservation, end_time, guest_email="guest@example.com")
 
@@ -367,7 +372,7 @@ def test_bad_end_times_are_400(api_client, spot, end_time, field):
 
 
 def test_end_before_start_and_past_maximum_are_400(api_client, spot):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
 
     before = patch_end(
         api_client,
@@ -387,7 +392,7 @@ def test_end_before_start_and_past_maximum_are_400(api_client, spot):
 
 
 def test_missing_end_time_is_400(signed_in, user, spot):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, user=user)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, user=user)
 
     response = signed_in.patch(
         f"/update-reservation-auth/{reservation.pk}", {"reservation": {}}, format="json"
@@ -401,13 +406,13 @@ def test_missing_end_time_is_400(signed_in, user, spot):
     "status", [S.ENDED, S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.PENDING_PAYMENT]
 )
 def test_ending_a_reservation_that_is_not_active_is_409(api_client, spot, status):
-    reservation = make_reservation(spot=spot, status=status)
+    reservation = ReservationFactory(spot=spot, status=status)
 
     assert patch_end(api_client, reservation, None, "guest@example.com").status_code == 409
 
 
 def test_update_needs_a_token(api_client, spot):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
     assert patch_end(api_client, reservation, None).status_code == 401
 
 
@@ -437,7 +442,7 @@ def test_guest_delete(api_client, spot):
 
 
 def test_delete_active_is_409(api_client, spot):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
 
     response = api_client.delete(f"/delete-reservation-unauth/{reservation.pk}/guest@example.com/")
 
@@ -447,7 +452,7 @@ def test_delete_active_is_409(api_client, spot):
 
 
 def test_delete_needs_a_token(api_client, spot):
-    reservation = make_reservation(spot=spot, status=S.PENDING_PAYMENT)
+    reservation = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT)
     assert api_client.delete(f"/delete-reservation-auth/{reservation.pk}/").status_code == 401
 
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from parking_spots.selectors import parking_spot_list_available
 from reservations.models import ReservationStatus
-from tests.reservations.conftest import make_reservation, make_spot
+from tests.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -20,13 +20,13 @@ def listed(client, path="/available-parking-spots/"):
 
 
 def test_booked_spot_disappears_and_comes_back_when_cancelled(api_client, spot):
-    free = make_spot()
+    free = ParkingSpotFactory()
     assert listed(api_client) == {spot.pk, free.pk}
 
     body = {"reservation": {"email": "a@example.com", "reservation_length": 30}}
     reservation = api_client.post(f"/reservation-unauth/{spot.pk}/", body, format="json").json()
     assert listed(api_client) == {free.pk}
-    near = "/available-parking-spots-filter/?lat=40.7128&long=-74.006&unit=km&dist=1"
+    near = "/available-parking-spots-filter/?lat=40.758&long=-73.9855&unit=km&dist=1"
     assert listed(api_client, near) == {free.pk}
 
     api_client.delete(f"/delete-reservation-unauth/{reservation['id']}/a@example.com/")
@@ -35,23 +35,28 @@ def test_booked_spot_disappears_and_comes_back_when_cancelled(api_client, spot):
 
 def test_without_any_worker(api_client):
     now = timezone.now()
-    stale_hold = make_spot()
-    make_reservation(
-        spot=stale_hold, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=15), minutes=60
+    stale_hold = ParkingSpotFactory()
+    ReservationFactory(
+        spot=stale_hold,
+        status=S.PENDING_PAYMENT,
+        start_time=now - timedelta(minutes=15),
+        minutes=60,
     )
-    run_out = make_spot()
-    make_reservation(spot=run_out, status=S.ACTIVE, start=now - timedelta(minutes=61), minutes=60)
-    running = make_spot()
-    make_reservation(spot=running, status=S.ACTIVE)
-    later = make_spot()
-    make_reservation(spot=later, status=S.ACTIVE, start=now + timedelta(minutes=30))
+    run_out = ParkingSpotFactory()
+    ReservationFactory(
+        spot=run_out, status=S.ACTIVE, start_time=now - timedelta(minutes=61), minutes=60
+    )
+    running = ParkingSpotFactory()
+    ReservationFactory(spot=running, status=S.ACTIVE)
+    later = ParkingSpotFactory()
+    ReservationFactory(spot=later, status=S.ACTIVE, start_time=now + timedelta(minutes=30))
 
     assert listed(api_client) == {stale_hold.pk, run_out.pk, later.pk}
 
 
 def test_available_is_one_query(django_assert_num_queries, spot):
-    make_reservation(spot=spot, status=S.ACTIVE)
-    make_spot()
+    ReservationFactory(spot=spot, status=S.ACTIVE)
+    ParkingSpotFactory()
 
     with django_assert_num_queries(1):
         assert len(list(parking_spot_list_available())) == 1

@@ -12,7 +12,7 @@ from django.utils import timezone
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
 from secure_my_spot.exceptions import ConflictError
-from tests.reservations.conftest import make_reservation, make_spot
+from tests.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ def _run_in_thread(target, *args) -> threading.Thread:
 def test_exactly_one_of_twenty_simultaneous_bookings_wins():
     lock = threading.Lock()
     for round_number in range(ROUNDS):
-        spot = make_spot()
+        spot = ParkingSpotFactory()
         barrier = threading.Barrier(THREADS)
         outcomes: list[str] = []
 
@@ -69,14 +69,14 @@ def test_a_writer_that_skips_the_lock_still_loses_cleanly_to_the_constraint():
     A raw insert holds its transaction open until the booking is seen waiting on it, then
     commits: the booking must fail on the exclusion constraint and answer 409.
     """
-    spot = make_spot()
+    spot = ParkingSpotFactory()
     inserted, release = threading.Event(), threading.Event()
     booking_pid: list[int] = []
     outcome: list[str] = []
 
     def sneaky_insert():
         with transaction.atomic():
-            make_reservation(spot=spot, status=ReservationStatus.ACTIVE, email="raw@example.com")
+            ReservationFactory(spot=spot, status=ReservationStatus.ACTIVE, email="raw@example.com")
             inserted.set()
             release.wait(timeout=30)
 
@@ -113,11 +113,11 @@ def test_a_writer_that_skips_the_lock_still_loses_cleanly_to_the_constraint():
 
 
 def test_stale_hold_loses_to_a_new_booking_under_contention():
-    spot = make_spot()
-    make_reservation(
+    spot = ParkingSpotFactory()
+    ReservationFactory(
         spot=spot,
         status=ReservationStatus.PENDING_PAYMENT,
-        start=timezone.now() - timedelta(minutes=30),
+        start_time=timezone.now() - timedelta(minutes=30),
         minutes=120,
     )
     barrier = threading.Barrier(5)

@@ -21,7 +21,7 @@ from reservations.services import (
     reservation_send_confirmation_email,
 )
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
-from tests.reservations.conftest import make_reservation, make_spot
+from tests.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -63,8 +63,8 @@ def test_second_booking_of_a_held_spot_conflicts(spot):
 
 def test_stale_hold_does_not_block_and_is_cancelled(spot):
     now = timezone.now()
-    stale = make_reservation(
-        spot=spot, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=11), minutes=120
+    stale = ReservationFactory(
+        spot=spot, status=S.PENDING_PAYMENT, start_time=now - timedelta(minutes=11), minutes=120
     )
     assert stale.hold_expires_at < now
 
@@ -78,8 +78,8 @@ def test_stale_hold_does_not_block_and_is_cancelled(spot):
 
 def test_stale_hold_is_not_holding_for_availability(spot):
     now = timezone.now()
-    make_reservation(
-        spot=spot, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=11), minutes=120
+    ReservationFactory(
+        spot=spot, status=S.PENDING_PAYMENT, start_time=now - timedelta(minutes=11), minutes=120
     )
     held = ParkingSpot.objects.annotate(held=spot_is_held_now()).get(pk=spot.pk).held
     assert held is False
@@ -100,8 +100,8 @@ def test_stale_hold_is_not_holding_for_availability(spot):
 )
 def test_spot_is_held_now(spot, status, start_offset, minutes, held):
     start = timezone.now() + timedelta(minutes=start_offset)
-    make_reservation(spot=spot, status=status, start=start, minutes=minutes)
-    other = make_spot()
+    ReservationFactory(spot=spot, status=status, start_time=start, minutes=minutes)
+    other = ParkingSpotFactory()
 
     annotated = dict(
         ParkingSpot.objects.annotate(held=spot_is_held_now()).values_list("pk", "held")
@@ -118,7 +118,7 @@ def test_inactive_unknown_and_too_long(spot):
     assert too_long.value.field == "reservation_length"
     assert book(spot, minutes=120).status == S.PENDING_PAYMENT
 
-    closed = make_spot(active=False)
+    closed = ParkingSpotFactory(active=False)
     with pytest.raises(ConflictError):
         book(closed)
     with pytest.raises(NotFoundError):
@@ -133,25 +133,29 @@ def test_configured_maximum(spot, settings):
 
 
 def test_unpaid_failed_payment_blocks_new_bookings(spot, user):
-    make_reservation(spot=make_spot(), status=S.PAYMENT_FAILED, email="guest@example.com")
+    ReservationFactory(
+        spot=ParkingSpotFactory(), status=S.PAYMENT_FAILED, email="guest@example.com"
+    )
 
     with pytest.raises(ConflictError, match="unpaid"):
         book(spot, email="GUEST@example.com")
     assert book(spot, email="someone@example.com")
 
-    make_reservation(spot=make_spot(), status=S.PAYMENT_FAILED, user=user, email="old@x.org")
+    ReservationFactory(
+        spot=ParkingSpotFactory(), status=S.PAYMENT_FAILED, user=user, email="old@x.org"
+    )
     with pytest.raises(ConflictError, match="unpaid"):
-        reservation_create(spot_id=make_spot().pk, reservation_length=5, user=user)
+        reservation_create(spot_id=ParkingSpotFactory().pk, reservation_length=5, user=user)
 
 
 def test_database_refuses_overlap_without_the_service(spot):
-    make_reservation(spot=spot, status=S.ACTIVE)
+    ReservationFactory(spot=spot, status=S.ACTIVE)
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_reservation(spot=spot, status=S.PENDING_PAYMENT, email="sneaky@example.com")
+        ReservationFactory(spot=spot, status=S.PENDING_PAYMENT, email="sneaky@example.com")
     # Back to back is fine, and non-holding rows never conflict.
     first = Reservation.objects.get()
-    make_reservation(spot=spot, status=S.ACTIVE, start=first.end_time)
-    make_reservation(spot=spot, status=S.CANCELLED)
+    ReservationFactory(spot=spot, status=S.ACTIVE, start_time=first.end_time)
+    ReservationFactory(spot=spot, status=S.CANCELLED)
 
 
 # --- transitions ------------------------------------------------------------------------
@@ -193,7 +197,7 @@ ALREADY_PAST = {(S.PAID, S.ENDED), (S.PAYMENT_FAILED, S.ENDED)}
 @pytest.mark.parametrize("source", list(S))
 @pytest.mark.parametrize("target", list(ACTIONS))
 def test_every_transition_is_checked(spot, source, target):
-    reservation = make_reservation(spot=spot, status=source, minutes=30)
+    reservation = ReservationFactory(spot=spot, status=source, minutes=30)
     if (source, target) in ALREADY_PAST:
         assert ACTIONS[target](reservation.pk).status == source
     elif (source, target) in LEGAL or source == target:
@@ -210,7 +214,7 @@ def test_every_transition_is_checked(spot, source, target):
 
 def test_ending_bills_the_time_used(spot):
     start = timezone.now() - timedelta(minutes=90, seconds=1)
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, start=start, minutes=91)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, start_time=start, minutes=91)
     Reservation.objects.filter(pk=reservation.pk).update(
         end_time=start + timedelta(minutes=90, seconds=1)
     )
@@ -224,13 +228,13 @@ def test_ending_bills_the_time_used(spot):
 
 
 def test_end_of_a_running_reservation_waits_for_its_end(spot):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
 
     assert reservation_end(reservation_id=reservation.pk).status == S.ACTIVE
 
 
 def test_end_now_frees_the_spot_and_bills(spot, mailoutbox, django_capture_on_commit_callbacks):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, card_last4="4242")
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, card_last4="4242")
 
     with django_capture_on_commit_callbacks(execute=True):
         reservation_end_now(reservation_id=reservation.pk)
@@ -245,8 +249,8 @@ def test_end_now_frees_the_spot_and_bills(spot, mailoutbox, django_capture_on_co
 
 
 def test_pending_cannot_be_ended_and_active_cannot_be_cancelled(spot):
-    pending = make_reservation(spot=spot, status=S.PENDING_PAYMENT)
-    active = make_reservation(spot=make_spot(), status=S.ACTIVE)
+    pending = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT)
+    active = ReservationFactory(status=S.ACTIVE)
 
     with pytest.raises(ConflictError):
         reservation_end_now(reservation_id=pending.pk)
@@ -260,8 +264,10 @@ def test_pending_cannot_be_ended_and_active_cannot_be_cancelled(spot):
 
 
 def test_extension_overlapping_a_later_reservation_conflicts(spot):
-    first = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
-    make_reservation(spot=spot, status=S.ACTIVE, start=first.end_time, email="next@example.com")
+    first = ReservationFactory(spot=spot, status=S.ACTIVE, minutes=30)
+    ReservationFactory(
+        spot=spot, status=S.ACTIVE, start_time=first.end_time, email="next@example.com"
+    )
 
     with pytest.raises(ConflictError):
         reservation_change_end_time(
@@ -274,7 +280,7 @@ def test_extension_overlapping_a_later_reservation_conflicts(spot):
 def test_extension_and_shortening_email_the_user(
     spot, mailoutbox, django_capture_on_commit_callbacks
 ):
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, minutes=30)
     longer = reservation.end_time + timedelta(minutes=30)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -292,7 +298,7 @@ def test_extension_and_shortening_email_the_user(
 
 def test_end_before_start_or_past_maximum_is_bad_input(spot, settings):
     settings.RESERVATION_MAX_MINUTES = 60
-    reservation = make_reservation(spot=spot, status=S.ACTIVE, minutes=30)
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE, minutes=30)
 
     with pytest.raises(ApplicationError) as before:
         reservation_change_end_time(
@@ -310,8 +316,8 @@ def test_end_before_start_or_past_maximum_is_bad_input(spot, settings):
 
 
 def test_run_out_reservation_cannot_be_extended(spot):
-    reservation = make_reservation(
-        spot=spot, status=S.ACTIVE, start=timezone.now() - timedelta(minutes=40), minutes=30
+    reservation = ReservationFactory(
+        spot=spot, status=S.ACTIVE, start_time=timezone.now() - timedelta(minutes=40), minutes=30
     )
     with pytest.raises(ConflictError):
         reservation_change_end_time(
@@ -323,12 +329,12 @@ def test_run_out_reservation_cannot_be_extended(spot):
 
 
 def test_confirmation_email_is_sent_once(spot, mailoutbox):
-    reservation = make_reservation(
+    reservation = ReservationFactory(
         spot=spot,
         status=S.ACTIVE,
         card_brand="visa",
         card_last4="4242",
-        start=timezone.make_aware(timezone.datetime(2026, 7, 4, 16, 0)),
+        start_time=timezone.make_aware(timezone.datetime(2026, 7, 4, 16, 0)),
     )
 
     assert reservation_send_confirmation_email(reservation_id=reservation.pk) is True
@@ -346,8 +352,8 @@ def test_confirmation_email_is_sent_once(spot, mailoutbox):
 
 def test_stale_hold_sweep_is_repeatable(spot):
     now = timezone.now()
-    make_reservation(spot=spot, status=S.PENDING_PAYMENT, start=now - timedelta(minutes=20))
-    make_reservation(spot=make_spot(), status=S.PENDING_PAYMENT)
+    ReservationFactory(spot=spot, status=S.PENDING_PAYMENT, start_time=now - timedelta(minutes=20))
+    ReservationFactory(status=S.PENDING_PAYMENT)
 
     assert reservation_cancel_stale_holds(now=now) == 1
     assert reservation_cancel_stale_holds(now=now) == 0
