@@ -241,7 +241,8 @@ def webhook_event_construct(*, payload: bytes, signature: str) -> WebhookEvent:
         raise InvalidWebhook("The body is not a Stripe event.")
     data = raw.get("data")
     data_object = data.get("object") if isinstance(data, dict) else None
-    object_id = data_object.get("id") if isinstance(data_object, dict) else None
+    # Every event carries an object; not every object has an id (a balance has none).
+    object_id = data_object.get("id") if isinstance(data_object, dict) else False
     if not (_is_id(raw.get("id")) and _is_id(raw.get("type"), 100)) or not (
         object_id is None or _is_id(object_id)
     ):

@@ -1,11 +1,17 @@
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from rest_framework.test import APIClient
 
 from payments import gateway
+from payments.services import payment_setup_confirm, payment_setup_intent_get_or_create
+from reservations.models import Reservation
+from reservations.services import reservation_create, reservation_end, reservation_end_now
 from tests.conftest import PASSWORD
+from tests.factories import ParkingSpotFactory
 from tests.localstripe import LocalStripe
 
 CARD_OK = "4242424242424242"
@@ -66,3 +72,28 @@ def signed_in_as(user) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     client.email = user.email
     return client
+
+
+@pytest.fixture
+def ended_reservation(localstripe: LocalStripe) -> Callable[..., Reservation]:
+    """A reservation booked, its card saved with Stripe and confirmed, and ended `minutes` in:
+    what the charge meets. Through the services, so a test can run it in any transaction mode.
+    """
+
+    def make(card_number: str, *, user=None, email: str = "", minutes: int = 30) -> Reservation:
+        reservation = reservation_create(
+            spot_id=ParkingSpotFactory().pk,
+            reservation_length=60,
+            user=user,
+            email=email or unique_email(),
+        )
+        client_secret = payment_setup_intent_get_or_create(reservation_id=reservation.pk)
+        localstripe.confirm_card_setup(client_secret, card_number)
+        payment_setup_confirm(reservation_id=reservation.pk)
+        Reservation.objects.filter(pk=reservation.pk).update(
+            start_time=F("start_time") - timedelta(minutes=minutes)
+        )
+        reservation_end_now(reservation_id=reservation.pk)
+        return reservation_end(reservation_id=reservation.pk)
+
+    return make

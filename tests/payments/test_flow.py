@@ -258,3 +258,59 @@ def test_guest_routes_need_the_right_email_and_auth_routes_the_owner(signed_in, 
     assert [response.status_code for response in responses] == [404] * len(responses)
     assert api_client.post(f"/create-payment-intent-auth/{guest_reservation}/").status_code == 401
     assert not Reservation.objects.exclude(stripe_setup_intent_id="").exists()
+
+
+def test_malformed_requests_to_the_payment_routes_are_4xx(localstripe):
+    client = APIClient()
+    email = unique_email()
+    reservation_id = book_guest(client, ParkingSpotFactory(), email)
+    create = f"/create-payment-intent-unauth/{reservation_id}/{email}/"
+    confirm = f"/confirm-successful-setup-intent-unauth/{reservation_id}/{email}/"
+
+    responses = {
+        "non-JSON body": client.post(create, b"\xff{", content_type="application/json"),
+        "form body": client.post(create, {"clientSecret": "x"}),
+        "wrong method": client.delete(create),
+        "confirm by POST": client.post(confirm, {}, format="json"),
+        "bad unicode e-mail": client.post(
+            f"/create-payment-intent-unauth/{reservation_id}/%ED%A0%80/"
+        ),
+        "id too long": client.get(
+            "/confirm-successful-setup-intent-unauth/1234567890123456789/a@b.c/"
+        ),
+        "no id": client.post("/create-payment-intent-auth/x/"),
+    }
+
+    codes = {name: response.status_code for name, response in responses.items()}
+    # The body is never read: a create with junk still creates.
+    assert codes == {
+        "non-JSON body": 201,
+        "form body": 201,
+        "wrong method": 405,
+        "confirm by POST": 405,
+        "bad unicode e-mail": 404,
+        "id too long": 404,
+        "no id": 404,
+    }
+    assert all(response["Content-Type"] == "application/json" for response in responses.values())
+
+
+def test_stripe_down_on_the_payment_routes_is_503_and_changes_nothing(
+    api_client, localstripe, settings
+):
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    email = unique_email()
+    reservation_id = book_guest(api_client, ParkingSpotFactory(), email)
+    guest = f"{reservation_id}/{email}"
+
+    with localstripe.stopped():
+        create = api_client.post(f"/create-payment-intent-unauth/{guest}/")
+    secret = api_client.post(f"/create-payment-intent-unauth/{guest}/").json()["clientSecret"]
+    localstripe.confirm_card_setup(secret, CARD_OK)
+    with localstripe.stopped():
+        confirm = api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/")
+
+    assert (create.status_code, confirm.status_code) == (503, 503)
+    assert "detail" in confirm.json()
+    assert Reservation.objects.get(pk=reservation_id).status == S.PENDING_PAYMENT
+    assert api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
