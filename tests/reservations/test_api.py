@@ -1,6 +1,8 @@
+import threading
 from datetime import UTC, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
@@ -138,14 +140,26 @@ def test_guest_booking_bad_email(api_client, spot, email):
         ('{"reservation": {"reservation_length": NaN}}', "application/json"),
     ],
 )
-def test_malformed_bodies_are_4xx_json(api_client, spot, body, content_type):
-    response = api_client.generic(
-        "POST", f"/reservation-unauth/{spot.pk}/", body, content_type=content_type
-    )
+@pytest.mark.parametrize("route", ["book-guest", "book-auth", "update-guest", "update-auth"])
+def test_malformed_bodies_are_4xx_json(signed_in, user, spot, route, body, content_type):
+    reservation = ReservationFactory(status=S.ACTIVE, user=None)
+    owned = ReservationFactory(status=S.ACTIVE, user=user)
+    method, path = {
+        "book-guest": ("POST", f"/reservation-unauth/{spot.pk}/"),
+        "book-auth": ("POST", f"/reservation-auth/{spot.pk}/"),
+        "update-guest": ("PATCH", f"/update-reservation-unauth/{reservation.pk}/guest@example.com"),
+        "update-auth": ("PATCH", f"/update-reservation-auth/{owned.pk}/"),
+    }[route]
+
+    response = signed_in.generic(method, path, body, content_type=content_type)
 
     assert 400 <= response.status_code < 500, response.content
     assert response["Content-Type"].startswith("application/json")
-    assert not Reservation.objects.exists()
+    assert not Reservation.objects.filter(spot=spot).exists()
+    assert set(Reservation.objects.values_list("status", "end_time")) == {
+        (S.ACTIVE, reservation.end_time),
+        (S.ACTIVE, owned.end_time),
+    }
 
 
 def test_missing_wrapper_names_it(signed_in, spot):
@@ -389,6 +403,44 @@ def test_end_before_start_and_past_maximum_are_400(api_client, spot):
 
     assert before.status_code == too_long.status_code == 400
     assert "end_time" in before.json() and "end_time" in too_long.json()
+
+
+def test_pending_reservation_end_can_move_without_an_email(
+    api_client, spot, mailoutbox, django_capture_on_commit_callbacks
+):
+    reservation = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT, minutes=30)
+    new_end = (reservation.end_time + timedelta(minutes=15)).replace(microsecond=0)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = patch_end(api_client, reservation, iso(new_end), "guest@example.com")
+
+    assert response.status_code == 200
+    assert response.json()["end_time"] == iso(new_end)
+    assert response.json()["status"] == "pending_payment"
+    assert mailoutbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_clients_racing_through_the_api_get_one_201(spot):
+    barrier = threading.Barrier(20)
+    codes: list[int] = []
+
+    def race(n: int) -> None:
+        try:
+            barrier.wait()
+            codes.append(
+                book_guest(APIClient(), spot.pk, email=f"racer{n}@example.com").status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(codes) == [201] + [409] * 19
 
 
 def test_missing_end_time_is_400(signed_in, user, spot):
