@@ -117,6 +117,8 @@ class ReservationDetailGuestApi(GuestAccess, APIView):
 
 
 class ReservationCreateApi(APIView):
+    """Book a spot from now; a guest's booking differs only in the e-mail it gives."""
+
     @extend_schema_serializer(component_name="ReservationCreateInput")
     class InputSerializer(serializers.Serializer):
         # The upper bound depends on the spot; the service checks it.
@@ -135,7 +137,9 @@ class ReservationCreateApi(APIView):
         return _reservation_response(reservation, status.HTTP_201_CREATED)
 
 
-class ReservationCreateGuestApi(GuestAccess, APIView):
+class ReservationCreateGuestApi(GuestAccess, ReservationCreateApi):
+    """The same booking with the e-mail in the body; `request.user` is None here."""
+
     @extend_schema_serializer(component_name="ReservationCreateGuestInput")
     class InputSerializer(ReservationCreateApi.InputSerializer):
         email = serializers.EmailField(max_length=254)
@@ -145,10 +149,7 @@ class ReservationCreateGuestApi(GuestAccess, APIView):
         responses={201: ReservationOutputSerializer},
     )
     def post(self, request: Request, parking_spot_id: str) -> Response:
-        serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
-        serializer.is_valid(raise_exception=True)
-        reservation = reservation_create(spot_id=int(parking_spot_id), **serializer.validated_data)
-        return _reservation_response(reservation, status.HTTP_201_CREATED)
+        return super().post(request, parking_spot_id)
 
 
 class ReservationUpdateApi(OwnerAccess, APIView):
