@@ -1,5 +1,8 @@
 """The whole payment flow through the API, the real stripe library and localstripe."""
 
+import logging
+import re
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -16,8 +19,10 @@ from tests.payments.conftest import (
     stripe_payment_intents,
     unique_email,
 )
+from tests.payments.test_webhooks import deliver, event
 
 pytestmark = pytest.mark.django_db
+END_NOW = {"reservation": {"end_time": None}}
 S = ReservationStatus
 
 
@@ -76,7 +81,7 @@ def test_guest_flow_from_booking_to_paid(
     with django_capture_on_commit_callbacks(execute=True):
         ended = api_client.patch(
             f"/update-reservation-unauth/{guest}/",
-            {"reservation": {"end_time": None}},
+            END_NOW,
             format="json",
         )
     assert ended.status_code == 200, ended.content
@@ -116,7 +121,7 @@ def test_signed_in_flow_from_booking_to_paid(
     with django_capture_on_commit_callbacks(execute=True):
         ended = signed_in.patch(
             f"/update-reservation-auth/{reservation_id}/",
-            {"reservation": {"end_time": None}},
+            END_NOW,
             format="json",
         )
     assert ended.status_code == 200, ended.content
@@ -314,3 +319,45 @@ def test_stripe_down_on_the_payment_routes_is_503_and_changes_nothing(
     assert "detail" in confirm.json()
     assert Reservation.objects.get(pk=reservation_id).status == S.PENDING_PAYMENT
     assert api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
+
+
+def test_stripe_calls_of_one_reservation(
+    api_client, localstripe, caplog, django_capture_on_commit_callbacks
+):
+    """What one guest reservation costs in Stripe calls, every route called twice and both
+    webhooks delivered: the numbers the README gives."""
+    email = unique_email()
+    reservation_id = book_guest(api_client, ParkingSpotFactory(), email)
+    guest = f"{reservation_id}/{email}"
+    caplog.set_level(logging.INFO, logger="stripe")
+
+    api_client.post(f"/create-payment-intent-unauth/{guest}/")
+    client_secret = api_client.post(f"/create-payment-intent-unauth/{guest}/").json()
+    localstripe.confirm_card_setup(client_secret["clientSecret"], CARD_OK)
+    for _ in range(2):
+        assert (
+            api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
+        )
+    reservation = Reservation.objects.get(pk=reservation_id)
+    deliver(event("setup_intent.succeeded", reservation.stripe_setup_intent_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client.patch(f"/update-reservation-unauth/{guest}/", END_NOW, format="json")
+    for _ in range(2):
+        assert payment_charge_reservation(reservation_id=reservation_id).status == S.PAID
+    reservation.refresh_from_db()
+    deliver(event("payment_intent.succeeded", reservation.stripe_payment_intent_id))
+
+    calls = Counter(
+        re.search(r"method=(\w+) url=\S*?(/v1/[a-z_]+)", record.getMessage()).groups()
+        for record in caplog.records
+        if "Request to Stripe api" in record.getMessage()
+    )
+    assert calls == {
+        ("post", "/v1/customers"): 1,
+        ("post", "/v1/setup_intents"): 1,
+        # The second create returns the same SetupIntent; the first confirm checks it.
+        ("get", "/v1/setup_intents"): 2,
+        ("post", "/v1/payment_intents"): 1,
+        # The second charge finds the reservation paid; the webhook asks Stripe.
+        ("get", "/v1/payment_intents"): 1,
+    }
