@@ -1,12 +1,12 @@
 """Every change of a reservation's state happens here, under a row lock, checked and repeatable.
 
 Lock order is always spot, then reservation, so booking, changing the end and cancelling
-cannot deadlock each other. E-mails go out after commit, never while a lock is held.
+cannot deadlock each other. E-mails go out after commit, never while a lock is held, and a
+failed e-mail is logged (robust on_commit) rather than failing a change already committed.
 """
 
-import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,8 +20,6 @@ from reservations.pricing import amount_cents
 from reservations.selectors import reservation_owes_money
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from users.models import User, normalize_email
-
-logger = logging.getLogger(__name__)
 
 S = ReservationStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -68,6 +66,15 @@ def _lock_spot(spot_id: int) -> ParkingSpot:
     if spot is None:
         raise NotFoundError("Parking spot not found.")
     return spot
+
+
+def _after_commit(func: Callable[..., object], **kwargs: object) -> None:
+    """Run `func(**kwargs)` once the transaction commits; a failure is logged, not raised.
+
+    A lambda rather than functools.partial: Django logs a failing robust callback by its
+    __qualname__, which a partial lacks (the logging itself would raise).
+    """
+    transaction.on_commit(lambda: func(**kwargs), robust=True)
 
 
 def _save_or_conflict(reservation: Reservation, **save_kwargs) -> None:
@@ -202,7 +209,7 @@ def reservation_end(*, reservation_id: int) -> Reservation:
             rate=reservation.rate, start=reservation.start_time, end=reservation.ended_at
         )
         reservation.save(update_fields=["status", "ended_at", "amount_cents", "updated_at"])
-        transaction.on_commit(partial(reservation_send_ended_email, reservation_id=reservation.pk))
+        _after_commit(reservation_send_ended_email, reservation_id=reservation.pk)
     return reservation
 
 
@@ -216,7 +223,9 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
             raise ConflictError(f"A reservation that is {reservation.status} cannot be ended.")
         reservation.end_time = min(reservation.end_time, timezone.now())
         reservation.save(update_fields=["end_time", "updated_at"])
-        transaction.on_commit(partial(reservation_end_enqueue, reservation_id=reservation.pk))
+        # Robust: the change is committed, so a failing ending must not turn the answer into
+        # a 500; the workers' sweep ends any reservation whose end has passed.
+        _after_commit(reservation_end_enqueue, reservation_id=reservation.pk)
     return reservation
 
 
@@ -248,9 +257,7 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         reservation.end_time = end_time
         _save_or_conflict(reservation, update_fields=["end_time", "updated_at"])
         if reservation.status == S.ACTIVE:
-            transaction.on_commit(
-                partial(reservation_send_amended_email, reservation_id=reservation.pk)
-            )
+            _after_commit(reservation_send_amended_email, reservation_id=reservation.pk)
     return reservation
 
 

@@ -522,3 +522,18 @@ def test_wrong_method_is_405(signed_in, method, path):
     response = getattr(signed_in, method)(path)
     assert response.status_code == 405
     assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_server_down_does_not_fail_a_committed_end(api_client, spot, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
+
+    response = patch_end(api_client, reservation, None, "guest@example.com")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ended"
+    reservation.refresh_from_db()
+    assert reservation.ended_email_sent_at is None  # released, so a retry sends it
