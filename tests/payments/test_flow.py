@@ -79,11 +79,7 @@ def test_guest_flow_from_booking_to_paid(
 
     started_minutes_ago(reservation_id, 37)
     with django_capture_on_commit_callbacks(execute=True):
-        ended = api_client.patch(
-            f"/update-reservation-unauth/{guest}/",
-            END_NOW,
-            format="json",
-        )
+        ended = api_client.patch(f"/update-reservation-unauth/{guest}/", END_NOW, format="json")
     assert ended.status_code == 200, ended.content
     reservation.refresh_from_db()
     assert reservation.status == S.ENDED
@@ -120,9 +116,7 @@ def test_signed_in_flow_from_booking_to_paid(
     started_minutes_ago(reservation_id, 20)
     with django_capture_on_commit_callbacks(execute=True):
         ended = signed_in.patch(
-            f"/update-reservation-auth/{reservation_id}/",
-            END_NOW,
-            format="json",
+            f"/update-reservation-auth/{reservation_id}/", END_NOW, format="json"
         )
     assert ended.status_code == 200, ended.content
 
