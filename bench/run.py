@@ -200,8 +200,11 @@ class Load:
 
 
 def _milliseconds(figure: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", figure).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", figure)
+    if match is None:
+        raise SystemExit(f"unexpected latency figure from wrk: {figure!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def wrk(port: int, path: str, duration: int, connections: int) -> Load:
@@ -210,14 +213,16 @@ def wrk(port: int, path: str, duration: int, connections: int) -> Load:
         [*argv, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
     )
     out = result.stdout
+    if "Latency Distribution" not in out:
+        raise SystemExit(f"unexpected wrk output:\n{out}{result.stderr}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: .*", out)
     if socket_errors:
         say(f"    wrk: {socket_errors.group(0)}")
     return Load(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        p50_ms=_milliseconds(re.search(r"50%\s+(\S+)", out).group(1)),
-        p99_ms=_milliseconds(re.search(r"99%\s+(\S+)", out).group(1)),
+        p50_ms=_milliseconds(re.search(r"^\s*50%\s+(\S+)$", out, re.MULTILINE).group(1)),
+        p99_ms=_milliseconds(re.search(r"^\s*99%\s+(\S+)$", out, re.MULTILINE).group(1)),
         errors=int(errors.group(1)) if errors else 0,
     )
 
@@ -252,7 +257,8 @@ def main() -> None:
                 say(f"  loaded in {grow_to(size):.1f} s")
             total = ParkingSpot.objects.count()
             body = fetch(port, FILTER_PATH)
-            wrk(port, FILTER_PATH, 1, args.connections)  # warm every worker and its connection
+            for _ in range(10 * args.workers):  # warm every worker and its connection
+                fetch(port, FILTER_PATH)
             cost = explain()
             for route, path, size_bytes in (
                 ("filter", FILTER_PATH, len(body)),

@@ -25,6 +25,6 @@ def parking_spot_list_available_near(
         .alias(angle=circle.central_angle())
         .filter(angle__lte=circle.angle)
         .annotate(distance=F("angle") * unit.earth_radius)
-        .order_by("angle", "id")
+        .order_by("distance", "id")
     )
     return spots[:limit] if limit is not None else spots
