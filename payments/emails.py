@@ -1,5 +1,6 @@
 """The e-mail that tells a driver a charge failed and how to settle it."""
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
@@ -34,6 +35,8 @@ def send_payment_failed_email(*, reservation_id: int) -> None:
         subject=SUBJECT,
         body=render_to_string(f"{template}.txt", context),
         to=[reservation.email],
+        # The e-mail says to reply: the answer must reach someone who can take the payment.
+        reply_to=[settings.PAYMENTS_SUPPORT_EMAIL],
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     message.send()

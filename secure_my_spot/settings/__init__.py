@@ -202,6 +202,10 @@ STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="")
 # Per request; the library retries connection errors, 409 and 5xx with backoff.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# The Reply-To of the e-mail that asks a driver to settle a failed charge.
+PAYMENTS_SUPPORT_EMAIL = env.str(
+    "PAYMENTS_SUPPORT_EMAIL", default="Secure My Spot <support@localhost>"
+)
 # Development without a Stripe key talks to localstripe (`.venv/bin/localstripe`, port 8420).
 if DEBUG and not STRIPE_SECRET_KEY:
     STRIPE_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the emulator accepts any sk_ key

@@ -87,7 +87,7 @@ def test_concurrent_charges_make_one_payment_intent(localstripe, ended_reservati
 
 @pytest.mark.django_db
 def test_card_declined_when_charged_fails_the_payment_emails_and_blocks_booking(
-    localstripe, ended_reservation, mailoutbox, django_capture_on_commit_callbacks
+    localstripe, ended_reservation, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
     reservation = ended_reservation(CARD_DECLINED_ON_CHARGE, email="Declined@Example.com")
 
@@ -101,6 +101,7 @@ def test_card_declined_when_charged_fails_the_payment_emails_and_blocks_booking(
     assert failed.charge_attempts == 1
     [email] = payment_failed_emails(mailoutbox)
     assert email.to == ["declined@example.com"]
+    assert email.reply_to == [settings.PAYMENTS_SUPPORT_EMAIL]
     assert "$2.33" in email.body and "ending in 0341" in email.body
     assert "How to settle it" in email.body
     assert "How to settle it" in email.alternatives[0][0]
