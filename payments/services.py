@@ -12,7 +12,7 @@ tests prove the database guard on its own.
 
 import hashlib
 import logging
-from functools import partial
+from collections.abc import Callable
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -107,12 +107,16 @@ def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
     return setup_intent.client_secret
 
 
+def _email_after_commit(send: Callable[..., object], reservation_id: int) -> None:
+    """A mail server error is logged, not turned into a failed request or task: the change is
+    committed. A lambda, not a partial: Django logs a failed robust callback by __qualname__."""
+    transaction.on_commit(lambda: send(reservation_id=reservation_id), robust=True)
+
+
 def _send_confirmation_after_commit(reservation_id: int) -> None:
     """The send is claimed once per reservation, so scheduling it again never sends twice but
-    retries one that failed; a mail server error is logged, not turned into a failed request."""
-    transaction.on_commit(
-        partial(reservation_send_confirmation_email, reservation_id=reservation_id), robust=True
-    )
+    retries one that failed."""
+    _email_after_commit(reservation_send_confirmation_email, reservation_id)
 
 
 def payment_setup_confirm(*, reservation_id: int) -> Reservation:
@@ -158,9 +162,7 @@ def _fail(reservation: Reservation, *, code: str, payment_intent_id: str = "") -
         error_code=code,
         stripe_payment_intent_id=payment_intent_id,
     )
-    transaction.on_commit(
-        partial(send_payment_failed_email, reservation_id=reservation.pk), robust=True
-    )
+    _email_after_commit(send_payment_failed_email, reservation.pk)
     logger.info("Charge of reservation %s failed: %s", reservation.pk, code)
     return reservation
 

@@ -195,3 +195,15 @@ def test_a_reservation_without_a_final_bill_is_not_charged(status):
         payment_charge_reservation(reservation_id=reservation.pk)
 
     assert Reservation.objects.get(pk=reservation.pk).status == status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_server_down_does_not_undo_a_failed_charge(
+    localstripe, ended_reservation, mail_server_down
+):
+    reservation = ended_reservation(CARD_DECLINED_ON_CHARGE)
+
+    failed = payment_charge_reservation(reservation_id=reservation.pk)
+
+    assert failed.status == S.PAYMENT_FAILED
+    assert Reservation.objects.get(pk=reservation.pk).status == S.PAYMENT_FAILED

@@ -355,3 +355,24 @@ def test_stripe_calls_of_one_reservation(
         # The second charge finds the reservation paid; the webhook asks Stripe.
         ("get", "/v1/payment_intents"): 1,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_server_down_does_not_fail_a_confirmed_card(
+    api_client, localstripe, mail_server_down, settings, mailoutbox
+):
+    email = unique_email()
+    reservation_id = book_guest(api_client, ParkingSpotFactory(), email)
+    guest = f"{reservation_id}/{email}"
+    secret = api_client.post(f"/create-payment-intent-unauth/{guest}/").json()["clientSecret"]
+    localstripe.confirm_card_setup(secret, CARD_OK)
+
+    response = api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/")
+
+    assert response.status_code == 204
+    reservation = Reservation.objects.get(pk=reservation_id)
+    assert (reservation.status, reservation.confirmation_sent_at) == (S.ACTIVE, None)
+    # Once mail works again, confirming again sends the e-mail that was lost.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
+    assert [message.to for message in mailoutbox] == [[email.lower()]]
