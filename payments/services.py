@@ -73,6 +73,12 @@ def _lock_reservation(reservation_id: int) -> Reservation:
         raise NotFoundError("Reservation not found.") from exc
 
 
+def _idempotency_key(reservation: Reservation, purpose: str) -> str:
+    """Stable for one reservation, distinct across databases: a development database that is
+    reset reuses ids, and Stripe keeps keys for 24 hours (per account, not per database)."""
+    return f"reservation-{reservation.pk}-{reservation.created_at.timestamp():.6f}-{purpose}"
+
+
 def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
     """The client secret of the reservation's SetupIntent, created on the first call.
 
@@ -97,7 +103,9 @@ def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
         setup_intent = gateway.setup_intent_create(
             customer_id=customer_id,
             metadata={"reservation_id": str(reservation.pk)},
-            idempotency_key=f"reservation-{reservation.pk}-setup-intent-after-{previous or 'none'}",
+            idempotency_key=_idempotency_key(
+                reservation, f"setup-intent-after-{previous or 'none'}"
+            ),
         )
         reservation.stripe_customer_id = customer_id
         reservation.stripe_setup_intent_id = setup_intent.id
@@ -224,7 +232,7 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
                 payment_method_id=reservation.stripe_payment_method_id,
                 amount_cents=reservation.amount_cents,
                 metadata={"reservation_id": str(reservation.pk)},
-                idempotency_key=f"reservation-{reservation.pk}-charge-{attempt}",
+                idempotency_key=_idempotency_key(reservation, f"charge-{attempt}"),
             )
         except CardDeclined as declined:
             reservation.charge_attempts = attempt
