@@ -10,6 +10,8 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/14")
+# The test client speaks plain HTTP; tests/deploy proves the redirect behind nginx.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
 from secure_my_spot.settings import *  # noqa: F403
 from secure_my_spot.settings import STORAGES

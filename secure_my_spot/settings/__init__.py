@@ -219,3 +219,30 @@ if DEBUG and not STRIPE_SECRET_KEY:
 # DEFAULT_RATES, e.g. PARKING_SPOT_RATES='{"Manhattan": "5.00", "default": "2.50"}'.
 PARKING_SPOT_RATES = env.json("PARKING_SPOT_RATES", default={})
 # --- end parking spots -----------------------------------------------------------------
+
+# --- Production / proxy ----------------------------------------------------------------
+# The deploy stack's nginx terminates TLS and always overwrites X-Forwarded-Proto, so the
+# header can be trusted. Without it Django sees every proxied request as plain HTTP and
+# SECURE_SSL_REDIRECT answers each one with a redirect to itself: the admin's old
+# ERR_TOO_MANY_REDIRECTS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# nginx passes the client's Host through unchanged; trust X-Forwarded-Host only behind a
+# proxy that rewrites Host.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# nginx sends the same value on every HTTPS response, static files included.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# The deploy stack collects into a volume that nginx serves from.
+STATIC_ROOT = env.path("STATIC_ROOT", default=STATIC_ROOT)
+# Preloading is a months-long commitment made with browser vendors: an operator's explicit
+# choice (SECURE_HSTS_PRELOAD=true), so `check --deploy` must not demand it.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# --- end Production / proxy ------------------------------------------------------------
