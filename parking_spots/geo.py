@@ -17,6 +17,8 @@ from django.db.models.functions import Cast
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 KM_PER_MILE = 1.609344
+# Widens the prefilter box so float rounding can never drop a spot on the circle's edge.
+BOX_MARGIN_DEGREES = 1e-9
 
 
 class Unit(Enum):
@@ -73,12 +75,13 @@ class Circle:
 
     def boxes(self) -> list[tuple[float, float, float, float]]:
         """(lng_min, lat_min, lng_max, lat_max) boxes that together cover the circle."""
-        reach = math.degrees(self.angle)
+        reach = math.degrees(self.angle) + BOX_MARGIN_DEGREES
         south, north = self.lat - reach, self.lat + reach
         if south <= -90 or north >= 90:
             return [(-180.0, max(south, -90.0), 180.0, min(north, 90.0))]
         # Widest longitude offset of the circle (it touches that meridian, not at self.lat).
-        spread = math.degrees(math.asin(math.sin(self.angle) / math.cos(math.radians(self.lat))))
+        sin_spread = math.sin(self.angle) / math.cos(math.radians(self.lat))
+        spread = math.degrees(math.asin(sin_spread)) + BOX_MARGIN_DEGREES
         west, east = self.lng - spread, self.lng + spread
         if west < -180:
             return [(west + 360, south, 180.0, north), (-180.0, south, east, north)]
