@@ -203,7 +203,7 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
     Under the row lock: a paid or failed reservation is returned as it is; a recorded
     PaymentIntent is asked for its outcome, never charged again; otherwise one PaymentIntent
     is created and its id recorded in the same transaction. A zero bill is paid without
-    calling Stripe (it charges no less than 50 cents). The idempotency key is the reservation
+    calling Stripe (whose smallest charge is 50 cents). The idempotency key is the reservation
     and attempt number, where `charge_attempts` counts charges Stripe answered: a network
     error leaves it (and everything else) as it was, so the retry sends the same key and
     real Stripe returns the PaymentIntent a lost response may have created.
