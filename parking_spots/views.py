@@ -128,7 +128,7 @@ class AvailableParkingSpotFilterApi(APIView):
         lat = FiniteFloatField(min_value=-90, max_value=90)
         long = FiniteFloatField(min_value=-180, max_value=180, required=False)
         lng = FiniteFloatField(min_value=-180, max_value=180, required=False)
-        unit = serializers.CharField()
+        unit = serializers.CharField(max_length=16)
         dist = FiniteFloatField()
         limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False)
 

@@ -95,6 +95,8 @@ def test_filter_accepts_lng_for_long(api_client) -> None:
         ({"long": None, "lng": "200"}, "lng"),
         ({"unit": "furlong"}, "unit"),
         ({"unit": ""}, "unit"),
+        ({"unit": "km" * 5000}, "unit"),
+        ({"unit": "k\x00m"}, "unit"),
         ({"dist": "0"}, "dist"),
         ({"dist": "-1"}, "dist"),
         ({"dist": "50.001"}, "dist"),
