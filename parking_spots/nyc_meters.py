@@ -39,6 +39,9 @@ ACTIVE = "active"
 RETIRED_STATUSES = frozenset({"inactive", "retired"})
 ON_STREET = "on street"
 
+# A posted limit beyond a week is a typo, not a limit.
+MAX_TIME_LIMIT_MINUTES = 7 * 24 * 60
+
 _WHITESPACE = re.compile(r"\s+")
 # "2 HR Pas", "2HR Pas", "15HR PasMon-Sat", "30Min Com", "11 HR Mon-Sat" (no vehicle class).
 _LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(hrs?|hours?|mins?|minutes?)\b\s*(pas|com|buses)?", re.I)
@@ -65,8 +68,11 @@ class SkipRow(Exception):
 
 
 def clean(value: str | None) -> str:
-    """Trim, and fold runs of whitespace (including non-breaking spaces) into one space."""
-    return _WHITESPACE.sub(" ", value or "").strip()
+    """Trim, fold runs of whitespace (non-breaking spaces too) into one space, drop NULs.
+
+    PostgreSQL text cannot hold a NUL character; one in the file must not fail a batch.
+    """
+    return _WHITESPACE.sub(" ", (value or "").replace("\x00", "")).strip()
 
 
 def _fit(field: str, value: str) -> str:
@@ -121,10 +127,11 @@ def parse_time_limit(meter_hours: str) -> int | None:
         if not match:
             continue
         amount, unit, vehicle = match.groups()
-        minutes = round(float(amount) * (1 if unit.lower().startswith("m") else 60))
-        if minutes <= 0:
+        minutes = float(amount) * (1 if unit.lower().startswith("m") else 60)
+        if not 0 < minutes <= MAX_TIME_LIMIT_MINUTES:
             continue
-        (other if vehicle and vehicle.lower() in ("com", "buses") else passenger).append(minutes)
+        kind = other if vehicle and vehicle.lower() in ("com", "buses") else passenger
+        kind.append(round(minutes))
     limits = passenger or other
     return min(limits) if limits else None
 

@@ -36,6 +36,9 @@ from parking_spots.nyc_meters import (
         ("3HR Com Mon, Wed, Fri 0700-1900", 180),
         ("3HR Buses Mon-Sat 0700-1900", 180),
         ("", None),
+        ("0HR Pas Mon-Sat", None),
+        ("99999999999 HR Pas Mon-Sat /2HR Pas Sun", 120),
+        ("1" * 400 + " HR Pas Mon-Sat", None),
         ("Rate NOT Available - Please request a NEW PERSO, and Once it is Ready", None),
     ],
 )
@@ -98,6 +101,11 @@ def test_location_wkt_stands_in_for_missing_coordinates() -> None:
 def test_unusable_coordinates_skip_the_row(lat: str, lng: str) -> None:
     with pytest.raises(SkipRow, match="coordinates"):
         parse_row(_row(Latitude=lat, Longitude=lng, Location=""))
+
+
+def test_nul_characters_are_dropped() -> None:
+    record = parse_row(_row(On_Street="West\x00 45\x00 Street", **{"Meter Number": "10\x0001"}))
+    assert (record.street, record.meter_number) == ("West 45 Street", "1001")
 
 
 def test_overlong_text_is_cut_to_the_column() -> None:
