@@ -241,7 +241,7 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # The deploy stack collects into a volume that nginx serves from.
-STATIC_ROOT = env.path("STATIC_ROOT", default=STATIC_ROOT)
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(STATIC_ROOT)))
 # Preloading is a months-long commitment made with browser vendors: an operator's explicit
 # choice (SECURE_HSTS_PRELOAD=true), so `check --deploy` must not demand it.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
