@@ -14,6 +14,7 @@ SUBJECTS = {
     "confirmed": "Your parking reservation is confirmed",
     "amended": "Your parking reservation has changed",
     "ended": "Your parking reservation has ended",
+    "reminder": "Your parking reservation ends soon",
 }
 
 

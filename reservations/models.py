@@ -82,6 +82,13 @@ class Reservation(models.Model):
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
     ended_email_sent_at = models.DateTimeField(null=True, blank=True)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    ended_email_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    work_claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the workers last queued this reservation's due work.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -184,37 +184,42 @@ def reservation_activate(
 
 
 def reservation_end_enqueue(*, reservation_id: int) -> None:
-    """Seam for the end-of-reservation work (bill, then charge); runs after commit.
+    """Hand the charge and the 'ended' e-mail to the workers; call it after commit.
 
-    The workers queue a task here; until then the ending happens in-process.
+    If the broker cannot take the message, the workers' sweep of ended reservations still
+    finds this one: nothing depends on this call succeeding.
     """
-    reservation_end(reservation_id=reservation_id)
+    from tasks.tasks import reservation_finish
+
+    reservation_finish.delay(reservation_id)
+
+
+def _end_locked(reservation: Reservation) -> None:
+    _transition(reservation, S.ENDED)
+    reservation.ended_at = reservation.end_time
+    reservation.amount_cents = amount_cents(
+        rate=reservation.rate, start=reservation.start_time, end=reservation.ended_at
+    )
+    reservation.save(update_fields=["status", "end_time", "ended_at", "amount_cents", "updated_at"])
 
 
 def reservation_end(*, reservation_id: int) -> Reservation:
-    """End a reservation whose time is up and fix its bill. Repeatable.
+    """End an active reservation whose time is up and fix its bill. Repeatable.
 
-    Already ended, or not due yet because its end moved later: returned unchanged.
+    Anything else (already ended, not active, or not due because its end moved later) is
+    returned unchanged: a late or duplicated task may call this at any time.
     """
     with transaction.atomic():
         reservation = _lock(reservation_id)
-        if reservation.ended_at is not None:
+        if reservation.status != S.ACTIVE or reservation.end_time > timezone.now():
             return reservation
-        now = timezone.now()
-        if reservation.status == S.ACTIVE and reservation.end_time > now:
-            return reservation
-        _transition(reservation, S.ENDED)
-        reservation.ended_at = reservation.end_time
-        reservation.amount_cents = amount_cents(
-            rate=reservation.rate, start=reservation.start_time, end=reservation.ended_at
-        )
-        reservation.save(update_fields=["status", "ended_at", "amount_cents", "updated_at"])
-        _after_commit(reservation_send_ended_email, reservation_id=reservation.pk)
+        _end_locked(reservation)
     return reservation
 
 
 def reservation_end_now(*, reservation_id: int) -> Reservation:
-    """Stop an active reservation now: the spot is free at once and the ending is enqueued."""
+    """Stop an active reservation now: the spot is free and the bill fixed at once; the
+    charge and the e-mail follow on the workers."""
     with transaction.atomic():
         reservation = _lock(reservation_id)
         if reservation.status != S.ACTIVE:
@@ -222,11 +227,23 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
                 raise ConflictError("This reservation is not paid for yet: cancel it instead.")
             raise ConflictError(f"A reservation that is {reservation.status} cannot be ended.")
         reservation.end_time = min(reservation.end_time, timezone.now())
-        reservation.save(update_fields=["end_time", "updated_at"])
-        # Robust: the change is committed, so a failing ending must not turn the answer into
-        # a 500; the workers' sweep ends any reservation whose end has passed.
+        _end_locked(reservation)
+        # Robust: the ending is committed, so a broker outage must not turn the answer into
+        # a 500; the workers' sweep picks up every ended reservation that is not charged.
         _after_commit(reservation_end_enqueue, reservation_id=reservation.pk)
     return reservation
+
+
+def reservation_expire_hold(*, reservation_id: int) -> bool:
+    """Cancel one payment hold that ran out; False when it was paid or cancelled meanwhile."""
+    with transaction.atomic():
+        reservation = _lock(reservation_id)
+        if reservation.status != S.PENDING_PAYMENT or reservation.hold_expires_at > timezone.now():
+            return False
+        _transition(reservation, S.CANCELLED)
+        reservation.amount_cents = 0
+        reservation.save(update_fields=["status", "amount_cents", "updated_at"])
+    return True
 
 
 def reservation_change_end_time(*, reservation_id: int, end_time: datetime | None) -> Reservation:
@@ -319,7 +336,40 @@ def reservation_send_confirmation_email(*, reservation_id: int) -> bool:
 
 
 def reservation_send_ended_email(*, reservation_id: int) -> bool:
-    return _send_once(reservation_id=reservation_id, sent_field="ended_email_sent_at", kind="ended")
+    """The final bill, once the charge has an outcome; at least once, and once in practice.
+
+    Unlike the other e-mails, a worker can die between claiming and sending this one, so the
+    claim lapses (the workers' sweep comes back for it) and only a sent mail is stamped.
+    """
+    now = timezone.now()
+    lapsed = now - timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS)
+    claimed = Reservation.objects.filter(
+        Q(ended_email_claimed_at__isnull=True) | Q(ended_email_claimed_at__lt=lapsed),
+        pk=reservation_id,
+        status__in=[S.PAID, S.PAYMENT_FAILED],
+        ended_email_sent_at__isnull=True,
+    ).update(ended_email_claimed_at=now)
+    if not claimed:
+        return False
+    try:
+        emails.send_reservation_email(
+            kind="ended",
+            reservation=Reservation.objects.select_related("spot").get(pk=reservation_id),
+        )
+    except Exception:
+        Reservation.objects.filter(pk=reservation_id).update(ended_email_claimed_at=None)
+        raise
+    Reservation.objects.filter(pk=reservation_id).update(ended_email_sent_at=timezone.now())
+    return True
+
+
+def reservation_send_reminder_email(*, reservation_id: int) -> bool:
+    """The 'ends soon' e-mail; the workers claimed it (reminder_sent_at) when they queued it."""
+    reservation = Reservation.objects.select_related("spot").get(pk=reservation_id)
+    if reservation.status != S.ACTIVE or reservation.end_time <= timezone.now():
+        return False
+    emails.send_reservation_email(kind="reminder", reservation=reservation)
+    return True
 
 
 def reservation_send_amended_email(*, reservation_id: int) -> None:

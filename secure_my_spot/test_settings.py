@@ -10,6 +10,8 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/14")
+# Each test session publishes to its own queue, so no worker outside it takes its tasks.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
 # The test client speaks plain HTTP; tests/deploy proves the redirect behind nginx.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
@@ -17,7 +19,12 @@ from secure_my_spot.settings import *  # noqa: F403
 from secure_my_spot.settings import STORAGES
 
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# locmem for in-process tests; the Celery processes of end-to-end tests get a real SMTP
+# server (tests/workers.py) whose mail the test reads.
+if os.environ.get("TEST_SMTP_URL"):
+    vars().update(env.email_url("TEST_SMTP_URL"))  # noqa: F405
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Hashing cost is not what the tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Serve static files from the apps, no collectstatic manifest needed.

@@ -61,7 +61,7 @@ def test_money_is_read_only_and_nothing_is_added_or_deleted(admin_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_end_now_action_goes_through_the_service(admin_client, mailoutbox):
+def test_end_now_action_goes_through_the_service(admin_client, mailoutbox, enqueued):
     active = ReservationFactory(card_last4="4242")
     pending = ReservationFactory(status=S.PENDING_PAYMENT)
 
@@ -77,4 +77,4 @@ def test_end_now_action_goes_through_the_service(admin_client, mailoutbox):
     assert any(f"#{pending.pk}" in message for message in messages)
     statuses = dict(Reservation.objects.values_list("pk", "status"))
     assert statuses == {active.pk: S.ENDED, pending.pk: S.PENDING_PAYMENT}
-    assert len(mailoutbox) == 1
+    assert enqueued.drain() == [("tasks.reservation_finish", [active.pk])]

@@ -1,0 +1,138 @@
+"""The beat's claim-and-enqueue step, against the real database and broker."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from reservations.models import Reservation
+from reservations.models import ReservationStatus as S
+from tasks.services import due_work_dispatch
+from tests.factories import ReservationFactory
+
+pytestmark = pytest.mark.django_db
+
+FINISH = "tasks.reservation_finish"
+EXPIRE = "tasks.reservation_expire_hold"
+REMIND = "tasks.reservation_send_reminder"
+
+
+def ago(**kwargs):
+    return timezone.now() - timedelta(**kwargs)
+
+
+@pytest.fixture
+def due_rows():
+    """One row for each kind of due work, and rows that are not due."""
+    now = timezone.now()
+    return {
+        "ran_out": ReservationFactory(start_time=ago(minutes=30), minutes=20),
+        "ended_not_charged": ReservationFactory(status=S.ENDED, start_time=ago(hours=2)),
+        "paid_no_mail": ReservationFactory(status=S.PAID, start_time=ago(hours=2)),
+        "stale_hold": ReservationFactory(
+            status=S.PENDING_PAYMENT, start_time=ago(minutes=12), hold_expires_at=ago(minutes=2)
+        ),
+        "ends_soon": ReservationFactory(start_time=ago(minutes=55), minutes=60),
+        # Not due:
+        "running": ReservationFactory(start_time=ago(minutes=1), minutes=60),
+        "live_hold": ReservationFactory(status=S.PENDING_PAYMENT, start_time=now),
+        "done": ReservationFactory(
+            status=S.PAID, start_time=ago(hours=3), ended_email_sent_at=ago(hours=1)
+        ),
+        "cancelled": ReservationFactory(status=S.CANCELLED, start_time=ago(hours=3)),
+    }
+
+
+def test_dispatch_enqueues_one_task_per_due_row_after_commit(
+    due_rows, enqueued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        summary = due_work_dispatch()
+    assert callbacks, "enqueueing waits for the claim to commit"
+
+    ids = {name: row.pk for name, row in due_rows.items()}
+    assert sorted(summary.finish) == sorted(
+        [ids["ran_out"], ids["ended_not_charged"], ids["paid_no_mail"]]
+    )
+    assert summary.expire == [ids["stale_hold"]]
+    assert summary.remind == [ids["ends_soon"]]
+    sent = enqueued.drain()
+    assert sorted(sent) == sorted(
+        [(FINISH, [i]) for i in summary.finish]
+        + [(EXPIRE, [ids["stale_hold"]]), (REMIND, [ids["ends_soon"]])]
+    )
+
+
+def test_claimed_rows_are_not_enqueued_again_until_the_claim_lapses(
+    due_rows, enqueued, django_capture_on_commit_callbacks, settings
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = due_work_dispatch()
+    enqueued.drain()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = due_work_dispatch()
+    assert (again.finish, again.expire, again.remind) == ([], [], [])
+    assert enqueued.drain() == []
+
+    # A worker died: its claims lapse and the work is claimed again (reminders never are).
+    later = timezone.now() + timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        retry = due_work_dispatch(now=later)
+    assert sorted(retry.finish) == sorted(first.finish)
+    assert retry.expire == first.expire
+    assert retry.remind == []
+
+
+def test_a_batch_is_capped_and_the_rest_waits_for_the_next_beat(enqueued, settings):
+    settings.DUE_WORK_BATCH_SIZE = 2
+    rows = [ReservationFactory(start_time=ago(minutes=30), minutes=10) for _ in range(3)]
+
+    first = due_work_dispatch()
+    second = due_work_dispatch()
+
+    assert len(first.finish) == 2 and len(second.finish) == 1
+    assert sorted(first.finish + second.finish) == sorted(r.pk for r in rows)
+
+
+def test_concurrent_dispatchers_skip_each_others_locked_rows(transactional_db, enqueued):
+    """Two beats (say, one restarted) never claim the same row: SKIP LOCKED."""
+    import threading
+
+    from django.db import connection, transaction
+
+    rows = [ReservationFactory(start_time=ago(minutes=30), minutes=10) for _ in range(6)]
+    locked = threading.Event()
+    release = threading.Event()
+    claimed_by_other = []
+
+    def other_beat():
+        with transaction.atomic():
+            ids = list(
+                Reservation.objects.filter(pk__in=[r.pk for r in rows[:3]])
+                .select_for_update()
+                .values_list("pk", flat=True)
+            )
+            claimed_by_other.extend(ids)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_beat)
+    thread.start()
+    locked.wait(10)
+    try:
+        summary = due_work_dispatch()
+    finally:
+        release.set()
+        thread.join()
+
+    assert sorted(summary.finish) == sorted(r.pk for r in rows[3:])
+    assert set(summary.finish).isdisjoint(claimed_by_other)
+
+
+def test_reminders_are_off_when_configured(enqueued, settings):
+    settings.RESERVATION_REMINDER_MINUTES = 0
+    ReservationFactory(start_time=ago(minutes=55), minutes=60)
+
+    assert due_work_dispatch().remind == []
