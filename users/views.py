@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -40,6 +40,7 @@ class SignUpApi(APIView):
     authentication_classes: list = []
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="SignUpCredentials")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = _password_field()
@@ -66,6 +67,7 @@ class SignInApi(APIView):
     authentication_classes: list = []
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="SignInCredentials")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = _password_field()
@@ -89,6 +91,7 @@ class SignOutApi(APIView):
 
 
 class ChangePasswordApi(APIView):
+    @extend_schema_serializer(component_name="ChangePasswordCredentials")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = _password_field()
