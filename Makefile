@@ -13,7 +13,7 @@ PORT ?= 8000
 help:
 	@echo "make run    install, create and migrate the database, serve on http://$(HOST):$(PORT)"
 	@echo "make test   install, lint and run the whole suite with coverage"
-	@echo "make bench  load the NYC data and benchmark the spot routes"
+	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers"
 
 # Poetry (isolated in .tools) owns the dependency set; the locked set is exported and
 # installed with pip, which needs only the simple index API of the package registry.
@@ -46,8 +46,11 @@ test: lint
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
 
+# Loopback only, bounded; each script's docstring says what it measures. Needs wrk (Debian).
 bench: install
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bookings.py
+	$(BIN)/python bench/workers.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .coverage .pytest_cache .ruff_cache staticfiles

@@ -14,9 +14,7 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,17 +22,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+
+from bench.common import HOST, free_port, say, setup_django, start_gunicorn  # noqa: E402
+
 METER_PREFIX = "BENCH-BOOKING-"
 MAX_REQUESTS = 20_000
-
-
-def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,60 +47,6 @@ def parse_args() -> argparse.Namespace:
     if args.spots + args.rounds * args.racers > MAX_REQUESTS:
         parser.error(f"at most {MAX_REQUESTS} requests in one run")
     return args
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
-    import django
-
-    django.setup()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(port: int, workers: int, threads: int, log: IO[bytes]) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-not-secret"),
-        "ALLOWED_HOSTS": HOST,
-        "SECURE_SSL_REDIRECT": "false",
-    }
-    server = subprocess.Popen(  # noqa: S603 - fixed argv, loopback only
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "secure_my_spot.wsgi",
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        # Django logs every 409 of the contention run: keep them out of the figures.
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            status, _ = request(port, "GET", "/healthz", token=None)
-        except OSError:
-            time.sleep(0.2)
-            continue
-        if status == 200:
-            return server
-    server.terminate()
-    raise SystemExit("gunicorn did not come up on loopback within 30 s")
 
 
 _local = threading.local()
@@ -256,7 +197,7 @@ def main() -> None:
     token, spot_ids = make_fixtures(args.spots + args.rounds)
     port = free_port()
     with tempfile.NamedTemporaryFile(prefix="bench-bookings-", suffix=".log", delete=False) as log:
-        server = start_gunicorn(port, args.workers, args.threads, log)
+        server = start_gunicorn(port, workers=args.workers, threads=args.threads, log=log)
         try:
             say(
                 f"gunicorn {args.workers} workers x {args.threads} threads on {HOST}:{port}, "

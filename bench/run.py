@@ -18,18 +18,19 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import HOST, fetch, free_port, say, setup_django, start_gunicorn  # noqa: E402
+
 EXPORT = ROOT.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv"
-HOST = "127.0.0.1"
 TIMES_SQUARE = {"lat": 40.7580, "lng": -73.9855}
 RADIUS_KM = 0.5
 FILTER_PATH = (
@@ -40,11 +41,6 @@ FILTER_PATH = (
 SOUTH, NORTH, WEST, EAST = 40.49, 40.92, -74.26, -73.70
 SYNTHETIC_STREET = "Synthetic bench spot"
 INDEX_NAME = "parking_spot_active_point"
-
-
-def say(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,17 +68,6 @@ def parse_args() -> argparse.Namespace:
     if any(not 0 < size <= 5_000_000 for size in args.sizes):
         parser.error("--sizes must be at most 5,000,000")
     return args
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def load_real_data() -> None:
@@ -160,37 +145,6 @@ def explain() -> SqlCost:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "ALLOWED_HOSTS": HOST,
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    argv = [str(ROOT / ".venv/bin/gunicorn"), "secure_my_spot.wsgi", "--bind", f"{HOST}:{port}"]
-    server = subprocess.Popen([*argv, "--workers", str(workers)], cwd=ROOT, env=env)  # noqa: S603
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            fetch(port, "/healthz")
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer on loopback within 30 s")
-
-
-def fetch(port: int, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=10) as response:
-        return response.read()
-
-
 @dataclass
 class Load:
     requests_per_second: float
@@ -239,7 +193,7 @@ def main() -> None:
     say(f"loading {EXPORT.name} into {args.database_url.rsplit('/', 1)[-1]} ...")
     load_real_data()
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_gunicorn(port, workers=args.workers)
     rows = [
         "| spots | route | req/s | p50 ms | p99 ms | bytes | spots found | SQL plan+exec ms "
         "| index scan |",
