@@ -67,6 +67,45 @@ class SpotPoint(Func):
         super().__init__(Cast("lng", models.FloatField()), Cast("lat", models.FloatField()))
 
 
+def in_box(west: float, south: float, east: float, north: float) -> models.Q:
+    """Index-backed: the spot lies in the box (edges included)."""
+    box = Cast(Value(f"(({west},{south}),({east},{north}))"), GeometricField("box"))
+    return models.Q(
+        Func(
+            SpotPoint(),
+            box,
+            arg_joiner=" <@ ",
+            template="(%(expressions)s)",
+            output_field=models.BooleanField(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A map viewport in degrees; it never crosses the antimeridian (west <= east)."""
+
+    south: float
+    west: float
+    north: float
+    east: float
+
+    def contains(self, lat: float, lng: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lng <= self.east
+
+    def in_box(self) -> models.Q:
+        return in_box(self.west, self.south, self.east, self.north)
+
+
+def central_angle(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Haversine angle in radians, as CentralAngle computes it in SQL."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half_dphi = (phi2 - phi1) / 2
+    half_dlambda = math.radians(lng2 - lng1) / 2
+    h = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2 * math.asin(min(1.0, math.sqrt(h)))
+
+
 @dataclass(frozen=True)
 class Circle:
     lat: float
@@ -92,21 +131,15 @@ class Circle:
     def in_boxes(self) -> models.Q:
         """Index-backed prefilter: the spot lies in one of the boxes."""
         condition = models.Q()
-        for west, south, east, north in self.boxes():
-            box = Cast(Value(f"(({west},{south}),({east},{north}))"), GeometricField("box"))
-            condition |= models.Q(
-                Func(
-                    SpotPoint(),
-                    box,
-                    arg_joiner=" <@ ",
-                    template="(%(expressions)s)",
-                    output_field=models.BooleanField(),
-                )
-            )
+        for box in self.boxes():
+            condition |= in_box(*box)
         return condition
 
     def central_angle(self) -> "CentralAngle":
         return CentralAngle(self.lat, self.lng)
+
+    def contains(self, lat: float, lng: float) -> bool:
+        return central_angle(self.lat, self.lng, lat, lng) <= self.angle
 
 
 class CentralAngle(Func):

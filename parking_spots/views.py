@@ -1,17 +1,23 @@
 import math
+from collections.abc import Mapping
 
+import orjson
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField, Value
+from django.db.models.functions import Cast
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from parking_spots.geo import UNIT_ALIASES
+from availability.http import conditional_json
+from availability.selectors import spot_snapshot
+from parking_spots.geo import UNIT_ALIASES, BBox
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import (
     parking_spot_list_available,
@@ -31,6 +37,41 @@ class FiniteFloatField(serializers.FloatField):
         if not math.isfinite(value):
             self.fail("invalid")
         return value
+
+
+class BBoxField(serializers.Field):
+    """`south,west,north,east` in degrees, as map libraries write a viewport."""
+
+    default_error_messages = {
+        "invalid": "Expected south,west,north,east: four numbers in degrees.",
+        "range": "Latitudes must lie in [-90, 90], longitudes in [-180, 180].",
+        "order": "South must not exceed north, nor west exceed east.",
+    }
+
+    def get_value(self, dictionary: Mapping) -> object:
+        # Form-style input treats `bbox=` as absent; an empty viewport is a mistake.
+        return dictionary.get(self.field_name, empty)
+
+    def to_internal_value(self, data: object) -> BBox:
+        parts = str(data).split(",")
+        if len(parts) != 4:
+            self.fail("invalid")
+        try:
+            south, west, north, east = (float(part) for part in parts)
+        except ValueError:
+            self.fail("invalid")
+        if not all(math.isfinite(value) for value in (south, west, north, east)):
+            self.fail("invalid")
+        if not (-90 <= south <= 90 and -90 <= north <= 90):
+            self.fail("range")
+        if not (-180 <= west <= 180 and -180 <= east <= 180):
+            self.fail("range")
+        if south > north or west > east:
+            self.fail("order")
+        return BBox(south=south, west=west, north=north, east=east)
+
+    def to_representation(self, value: BBox) -> str:
+        return f"{value.south!r},{value.west!r},{value.north!r},{value.east!r}"
 
 
 class SpotOutputSerializer(serializers.ModelSerializer):
@@ -82,6 +123,29 @@ SPOT_JSON_FIELDS = {
 }
 
 
+# What PostgreSQL writes for the orjson snapshot: numeric::text keeps the column's places,
+# as the serializer does; every listed spot is available, so never reserved.
+SNAPSHOT_EXPRESSIONS = {
+    "lat": Cast("lat", TextField()),
+    "lng": Cast("lng", TextField()),
+    "rate": Cast("rate", TextField()),
+    "reserved": Value(False),
+}
+
+
+def spots_snapshot_json() -> bytes:
+    """Every available spot as SpotOutputSerializer objects: the all-spots route's body.
+
+    Tuples go straight into orjson, which writes 13,000 spots several times faster than
+    PostgreSQL's json_agg; built once per availability version (availability.selectors).
+    """
+    fields = list(SPOT_JSON_FIELDS)
+    columns = [SNAPSHOT_EXPRESSIONS.get(name, name) for name in fields]
+    rows = parking_spot_list_available().order_by("id").values_list(*columns)
+    spots = [dict(zip(fields, row, strict=True)) for row in rows]
+    return orjson.dumps(spots, option=orjson.OPT_UTC_Z)  # "...Z" for UTC, as DRF writes
+
+
 def spots_json(spots: QuerySet[ParkingSpot], *annotations: str) -> str:
     """The spots as a JSON array of SpotOutputSerializer objects (plus `annotations`), in order.
 
@@ -105,17 +169,38 @@ def spots_json(spots: QuerySet[ParkingSpot], *annotations: str) -> str:
         return cursor.fetchone()[0]
 
 
-def json_response(body: str) -> HttpResponse:
-    return HttpResponse(body, content_type="application/json")
-
-
 class AvailableParkingSpotListApi(APIView):
+    """Every available spot, or those in a viewport; conditional (ETag) for pollers."""
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: SpotOutputSerializer(many=True)})
+    class InputSerializer(serializers.Serializer):
+        bbox = BBoxField(required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "bbox", OpenApiTypes.STR, description="viewport: south,west,north,east"
+            ),
+        ],
+        responses={200: SpotOutputSerializer(many=True)},
+    )
     def get(self, request: Request) -> HttpResponse:
-        return json_response(spots_json(parking_spot_list_available().order_by("id")))
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        if "bbox" not in serializer.validated_data:
+            return conditional_json(
+                request,
+                variant="",
+                build=lambda version: spot_snapshot(version=version, build=spots_snapshot_json),
+            )
+        spots = parking_spot_list_available().filter(serializer.validated_data["bbox"].in_box())
+        return conditional_json(
+            request,
+            variant=f"bbox={serializer.data['bbox']}",
+            build=lambda _version: spots_json(spots.order_by("id")),
+        )
 
 
 class AvailableParkingSpotFilterApi(APIView):
@@ -171,11 +256,15 @@ class AvailableParkingSpotFilterApi(APIView):
         serializer = self.InputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         query = serializer.validated_data
-        spots = parking_spot_list_available_near(
-            lat=query["lat"],
-            lng=query["long"] if "long" in query else query["lng"],
-            dist=query["dist"],
-            unit=query["unit"],
-            limit=query.get("limit"),
+        near = {
+            "lat": query["lat"],
+            "lng": query["long"] if "long" in query else query["lng"],
+            "dist": query["dist"],
+            "unit": query["unit"],
+            "limit": query.get("limit"),
+        }
+        return conditional_json(
+            request,
+            variant=f"near={sorted(near.items())!r}",
+            build=lambda _version: spots_json(parking_spot_list_available_near(**near), "distance"),
         )
-        return json_response(spots_json(spots, "distance"))

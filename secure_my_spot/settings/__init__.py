@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "reservations",
     "payments",
     "tasks",
+    "availability",
     "secure_my_spot",
 ]
 
@@ -272,3 +273,16 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(STATIC_ROOT)))
 # choice (SECURE_HSTS_PRELOAD=true), so `check --deploy` must not demand it.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # --- end Production / proxy ------------------------------------------------------------
+
+# --- Live availability (availability app) ------------------------------------------------
+# The ASGI server (Procfile `push`) serves /ws/availability/ and /availability-events/.
+ASGI_APPLICATION = "secure_my_spot.asgi.application"
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [env.str("CHANNEL_LAYER_URL", default=REDIS_URL)]},
+    }
+}
+# How long a serialised all-spots snapshot stays in Redis after its version was current.
+AVAILABILITY_SNAPSHOT_TTL_SECONDS = env.int("AVAILABILITY_SNAPSHOT_TTL_SECONDS", default=600)
+# --- end Live availability -----------------------------------------------------------------
