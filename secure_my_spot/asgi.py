@@ -1,7 +1,25 @@
+"""HTTP and push in one ASGI application, served by uvicorn beside gunicorn (Procfile `push`).
+
+nginx sends /ws/ and /availability-events/ here; everything else may go to either server.
+"""
+
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
+django_application = get_asgi_application()  # sets Django up before the consumers import
 
-application = get_asgi_application()
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+from availability.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter([*http_urlpatterns, re_path(r"", django_application)]),
+        # No origin check: push is public, read-only and carries no personal data, and the
+        # map may be served from any origin the REST API allows.
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

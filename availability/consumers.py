@@ -1,0 +1,144 @@
+"""Push: a snapshot of an area's available spots, then a delta each time one flips.
+
+The same subscription over a WebSocket (`/ws/availability/`) or Server-Sent Events
+(`/availability-events/`). Messages carry spots only (id, position, availability, the public
+spot fields): never who reserved, nor for how long.
+"""
+
+from collections.abc import Mapping
+
+import orjson
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import QueryDict
+from rest_framework import serializers
+
+from availability.selectors import availability_version_get
+from availability.subscriptions import Subscription, subscription_parse
+
+
+def _snapshot_message(subscription: Subscription) -> bytes:
+    version = availability_version_get()
+    spots = orjson.Fragment(subscription.snapshot_json())
+    return orjson.dumps({"type": "snapshot", "version": version.number, "spots": spots})
+
+
+class AvailabilitySubscriber:
+    """Joins the area's cell groups before taking the snapshot, so no delta falls between."""
+
+    subscription: Subscription | None = None
+
+    async def subscribe(self, params: Mapping[str, object]) -> bytes:
+        """The snapshot message; a bad area raises DRF's ValidationError, nothing joined."""
+        subscription = subscription_parse(params)  # validation only: no query runs yet
+        await self.unsubscribe()
+        for group in subscription.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.subscription = subscription
+        return await database_sync_to_async(_snapshot_message)(subscription)
+
+    async def unsubscribe(self) -> None:
+        if self.subscription is not None:
+            for group in self.subscription.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        self.subscription = None
+
+    def deltas_in_area(self, event: dict) -> list[bytes]:
+        if self.subscription is None:
+            return []
+        return [
+            orjson.dumps({"type": "delta", **delta})
+            for delta in event["deltas"]
+            if self.subscription.covers(float(delta["lat"]), float(delta["lng"]))
+        ]
+
+
+def _error(exc: serializers.ValidationError) -> bytes:
+    return orjson.dumps({"type": "error", "errors": exc.detail})
+
+
+def _query_params(scope: dict) -> dict[str, str]:
+    return QueryDict(scope.get("query_string", b"")).dict()
+
+
+class AvailabilityConsumer(AvailabilitySubscriber, AsyncWebsocketConsumer):
+    """Subscribe in the query string on connect, or send `{"bbox": ...}` / `{"lat": ...}`
+    at any time to move the area (a map pans)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        params = _query_params(self.scope)
+        if params:
+            await self._subscribe(params)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            params = orjson.loads(text_data or bytes_data or b"")
+        except orjson.JSONDecodeError:
+            params = None
+        if not isinstance(params, dict):
+            await self.send(
+                text_data=_error(
+                    serializers.ValidationError(
+                        {"detail": 'Expected a JSON object: {"bbox": ...} or {"lat": ...}.'}
+                    )
+                ).decode()
+            )
+            return
+        await self._subscribe(params)
+
+    async def _subscribe(self, params: Mapping[str, object]) -> None:
+        try:
+            snapshot = await self.subscribe(params)
+        except serializers.ValidationError as exc:
+            await self.send(text_data=_error(exc).decode())
+            return
+        await self.send(text_data=snapshot.decode())
+
+    async def availability_deltas(self, event: dict) -> None:
+        for message in self.deltas_in_area(event):
+            await self.send(text_data=message.decode())
+
+    async def disconnect(self, code: int) -> None:
+        await self.unsubscribe()
+
+
+class AvailabilityEventsConsumer(AvailabilitySubscriber, AsyncHttpConsumer):
+    """Server-Sent Events: `event: snapshot`, then `event: delta`, one JSON object each."""
+
+    async def http_request(self, message: dict) -> None:
+        """Open the stream and keep it open until the client goes (`http.disconnect`).
+
+        AsyncHttpConsumer's `handle()` ends the response when it returns; here deltas arrive
+        afterwards, as channel-layer messages.
+        """
+        if message.get("more_body"):
+            return  # a GET's body is of no interest: wait for its end
+        try:
+            snapshot = await self.subscribe(_query_params(self.scope))
+        except serializers.ValidationError as exc:
+            await self.send_response(
+                400, orjson.dumps(exc.detail), headers=[(b"Content-Type", b"application/json")]
+            )
+            raise StopConsumer from None
+        await self.send_headers(
+            headers=[
+                (b"Content-Type", b"text/event-stream"),
+                (b"Cache-Control", b"no-cache"),
+                (b"X-Accel-Buffering", b"no"),  # nginx passes each event on at once
+            ]
+        )
+        await self.send_body(_event("snapshot", snapshot), more_body=True)
+
+    async def availability_deltas(self, event: dict) -> None:
+        for message in self.deltas_in_area(event):
+            await self.send_body(_event("delta", message), more_body=True)
+
+    async def disconnect(self) -> None:
+        await self.unsubscribe()
+
+
+def _event(name: str, data: bytes) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
