@@ -13,7 +13,7 @@ PORT ?= 8000
 help:
 	@echo "make run    install, create and migrate the database, serve on http://$(HOST):$(PORT)"
 	@echo "make test   install, lint and run the whole suite with coverage"
-	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers"
+	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers, live map"
 
 # Poetry (isolated in .tools) owns the dependency set; the locked set is exported and
 # installed with pip, which needs only the simple index API of the package registry.
@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bookings.py
 	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .coverage .pytest_cache .ruff_cache staticfiles

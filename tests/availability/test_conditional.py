@@ -4,6 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from reservations.models import Reservation, ReservationStatus
@@ -174,3 +175,11 @@ def test_a_bad_bbox_is_a_400_naming_it(api_client, bbox):
     response = api_client.get(ALL, {"bbox": bbox})
     assert response.status_code == 400
     assert list(response.json()) == ["bbox"]
+
+
+def test_emptying_the_spots_table_changes_the_etag(api_client, inside):
+    before, _ = poll(api_client)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE parking_spots_parkingspot CASCADE")
+    after, listed = poll(api_client)
+    assert after != before and listed == set()
