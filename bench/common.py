@@ -1,5 +1,6 @@
 """What the benchmark scripts share: output, a loopback port, Django, a gunicorn."""
 
+import argparse
 import os
 import socket
 import subprocess
@@ -66,3 +67,14 @@ def start_gunicorn(
             time.sleep(0.2)
     server.terminate()
     raise SystemExit("gunicorn did not answer on loopback within 30 s")
+
+
+def add_bench_database_argument(parser: argparse.ArgumentParser) -> None:
+    """--database-url: the spot benchmarks' database (BENCH_DATABASE_URL), emptied and refilled."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/secure_my_spot_bench"
+        ),
+        help="a database for the benchmark only: it is emptied and refilled",
+    )

@@ -27,7 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import HOST, free_port, say, setup_django, start_gunicorn  # noqa: E402
+from bench.common import (  # noqa: E402
+    HOST,
+    add_bench_database_argument,
+    free_port,
+    say,
+    setup_django,
+    start_gunicorn,
+)
 from bench.run import EXPORT, grow_to, load_real_data  # noqa: E402
 
 ALL = "/available-parking-spots/"
@@ -38,13 +45,7 @@ VIEWPORT_DEGREES = 0.005
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/secure_my_spot_bench"
-        ),
-        help="a database for the benchmark only: it is emptied and refilled",
-    )
+    add_bench_database_argument(parser)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000])
     parser.add_argument("--requests", type=int, default=100, help="per mode and size")
     parser.add_argument("--subscribers", type=int, default=1_000)

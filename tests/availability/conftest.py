@@ -1,8 +1,11 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from tests.factories import ParkingSpotFactory
+from reservations.models import Reservation, ReservationStatus
+from tests.factories import ParkingSpotFactory, ReservationFactory
 
 # Two Midtown blocks apart; the viewport below holds the first only.
 INSIDE = {"lat": Decimal("40.758000"), "lng": Decimal("-73.985500")}
@@ -18,3 +21,14 @@ def inside(transactional_db):
 @pytest.fixture
 def outside(transactional_db):
     return ParkingSpotFactory(**OUTSIDE)
+
+
+def hold_running_out(spot, *, seconds: float = 1) -> Reservation:
+    """A payment hold on `spot`, taken a minute ago, that runs out `seconds` from now."""
+    now = timezone.now()
+    return ReservationFactory(
+        spot=spot,
+        status=ReservationStatus.PENDING_PAYMENT,
+        start_time=now - timedelta(minutes=1),
+        hold_expires_at=now + timedelta(seconds=seconds),
+    )

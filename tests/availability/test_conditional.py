@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from reservations.models import Reservation, ReservationStatus
-from tests.availability.conftest import VIEWPORT
+from tests.availability.conftest import VIEWPORT, hold_running_out
 from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,14 +78,10 @@ def test_ending_changes_the_etag(api_client, inside):
 def test_holds_that_start_or_run_out_by_time_change_the_etag_with_no_request_between(
     api_client, inside, outside
 ):
-    now = timezone.now()
+    hold_running_out(inside)
     ReservationFactory(
-        spot=inside,
-        status=S.PENDING_PAYMENT,
-        start_time=now - timedelta(minutes=1),
-        hold_expires_at=now + timedelta(seconds=1),
+        spot=outside, status=S.ACTIVE, start_time=timezone.now() + timedelta(seconds=1)
     )
-    ReservationFactory(spot=outside, status=S.ACTIVE, start_time=now + timedelta(seconds=1))
     held, listed = poll(api_client)
     assert listed == {outside.pk}
 

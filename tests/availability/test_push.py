@@ -13,7 +13,7 @@ from django.utils import timezone
 from availability.publisher import AvailabilityPublisher
 from reservations.models import ReservationStatus
 from secure_my_spot.asgi import application
-from tests.availability.conftest import VIEWPORT
+from tests.availability.conftest import VIEWPORT, hold_running_out
 from tests.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,14 +105,8 @@ def test_websocket_moves_to_a_circle_and_reports_bad_areas(publisher, inside, ou
 
 
 def test_a_hold_running_out_is_pushed_with_no_request(publisher, inside):
-    now = timezone.now()
-    ReservationFactory(
-        spot=inside,
-        status=ReservationStatus.PENDING_PAYMENT,
-        start_time=now - timedelta(minutes=1),
-        hold_expires_at=now + timedelta(seconds=1),
-    )
-    ReservationFactory(spot=inside, start_time=now + timedelta(days=1))
+    hold_running_out(inside)
+    ReservationFactory(spot=inside, start_time=timezone.now() + timedelta(days=1))
 
     async def scenario():
         socket = WebsocketCommunicator(application, f"/ws/availability/?bbox={VIEWPORT}")
