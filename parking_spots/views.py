@@ -136,8 +136,8 @@ SNAPSHOT_EXPRESSIONS = {
 def spots_snapshot_json() -> bytes:
     """Every available spot as SpotOutputSerializer objects: the all-spots route's body.
 
-    Tuples go straight into orjson, which writes 13,000 spots several times faster than
-    PostgreSQL's json_agg; built once per availability version (availability.selectors).
+    Tuples go straight into orjson, without a per-object serializer; built once per
+    availability version and shared (availability.selectors.spot_snapshot).
     """
     fields = list(SPOT_JSON_FIELDS)
     columns = [SNAPSHOT_EXPRESSIONS.get(name, name) for name in fields]

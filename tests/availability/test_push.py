@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from availability.publisher import AvailabilityPublisher
+from parking_spots.models import ParkingSpot
 from reservations.models import ReservationStatus
 from secure_my_spot.asgi import application
 from tests.availability.conftest import VIEWPORT, hold_running_out
@@ -172,3 +173,38 @@ def test_server_sent_events_reject_a_bad_area(transactional_db):
 
     status, body = async_to_sync(scenario)()
     assert status == 400 and list(body) == ["bbox"]
+
+
+def test_spot_edits_are_pushed_and_a_bulk_change_compares_every_spot(publisher, inside, outside):
+    def unnoticed_reactivation():
+        """A change the publisher was not told of ('*', a lost notification): the full
+        comparison finds it."""
+        ParkingSpot.objects.filter(pk=inside.pk).update(active=True)
+        connection.connection.notifies.clear()
+        publisher.publish(publisher.changes(None))
+
+    async def scenario():
+        socket = WebsocketCommunicator(application, f"/ws/availability/?bbox={VIEWPORT}")
+        assert (await socket.connect())[0]
+        await socket.receive_json_from(TIMEOUT)
+
+        await sync_to_async(ParkingSpot.objects.filter(pk=inside.pk).update)(active=False)
+        await sync_to_async(publisher.step)(timeout=TIMEOUT)
+        assert await socket.receive_json_from(TIMEOUT) == delta(inside, False)
+
+        await sync_to_async(unnoticed_reactivation)()
+        assert await socket.receive_json_from(TIMEOUT) == delta(inside, True)
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_plain_http_through_the_asgi_application_reaches_django(transactional_db):
+    async def scenario():
+        scope = {"type": "http", "method": "GET", "path": "/healthz", "query_string": b""}
+        scope["headers"] = [(b"host", b"testserver")]
+        request = ApplicationCommunicator(application, scope)
+        await request.send_input({"type": "http.request", "body": b""})
+        return (await request.receive_output(TIMEOUT))["status"]
+
+    assert async_to_sync(scenario)() == 200
