@@ -9,11 +9,12 @@ changes within one second share it, so only the ETag may answer 304.
 import hashlib
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, quote_etag
 
-from availability.selectors import availability_version_get
+from availability.selectors import availability_body_cached, availability_version_get
 from availability.types import Version
 
 CACHE_CONTROL = "public, no-cache"
@@ -27,9 +28,10 @@ def _validators(response: HttpResponse, *, etag: str, version: Version) -> HttpR
 
 
 def conditional_json(
-    request: HttpRequest, *, variant: str, build: Callable[[Version], bytes | str]
+    request: HttpRequest, *, variant: str, build: Callable[[], bytes | str]
 ) -> HttpResponse:
-    """A 304 when the client's copy of this variant (normalised parameters) is current.
+    """A 304 when the client's copy of this variant (normalised parameters) is current;
+    otherwise the variant's body for this version, built once and shared by every worker.
 
     nginx's gzip turns the ETag weak (W/"..."); If-None-Match compares weakly, so the
     client's weak copy still matches.
@@ -42,5 +44,11 @@ def conditional_json(
     not_modified = get_conditional_response(request, etag=etag)
     if not_modified is not None:
         return _validators(not_modified, etag=etag, version=version)
-    response = HttpResponse(build(version), content_type="application/json")
+    timeout = (
+        settings.AVAILABILITY_SEARCH_TTL_SECONDS
+        if variant
+        else settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS
+    )
+    body = availability_body_cached(version=version, tag=tag, build=build, timeout=timeout)
+    response = HttpResponse(body, content_type="application/json")
     return _validators(response, etag=etag, version=version)

@@ -1,9 +1,10 @@
+import logging
 from collections.abc import Callable, Iterable
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from availability.services import availability_version_advance
 from availability.types import Version
@@ -17,8 +18,12 @@ SELECT version, changed_at, next_change_at, next_change_at <= statement_timestam
 FROM availability_availabilitystate WHERE id = 1
 """
 
-# The newest snapshot this process has, so a warm poll does not even fetch it from Redis.
-_latest_snapshot: dict[int, bytes] = {}
+logger = logging.getLogger(__name__)
+
+# The bodies this process built or fetched for the newest version it has seen, so a warm
+# poll does not even go to Redis. Bounded: each variant (viewport, search) is an entry.
+_latest_bodies: dict[str, bytes] = {}
+LATEST_BODIES_MAX = 64
 
 
 def availability_version_get() -> Version:
@@ -31,26 +36,40 @@ def availability_version_get() -> Version:
     return Version(number=row[0], changed_at=row[1], next_change_at=row[2])
 
 
-def spot_snapshot(*, version: Version, build: Callable[[], bytes]) -> bytes:
-    """The all-spots body for `version`: built once, shared by every worker through Redis.
+def availability_body_cached(
+    *, version: Version, tag: str, build: Callable[[], bytes | str], timeout: int
+) -> bytes | str:
+    """A route's body for an ETag `tag` of `version`: built once, shared through Redis.
 
-    A snapshot keyed by a version may hold a slightly newer answer (a commit between reading
+    A body keyed by a version may hold a slightly newer answer (a commit between reading
     the version and the spots), never an older one: the next poll then simply refetches.
+    Redis being down costs speed, not answers: the body is then built for this request.
     """
     if connection.in_atomic_block:
         # This transaction may see its own uncommitted writes, which the version does not
         # count yet (or ever, on rollback): they must not reach the shared cache.
         return build()
-    body = _latest_snapshot.get(version.number)
+    body = _latest_bodies.get(tag)
     if body is not None:
         return body
-    key = f"availability:snapshot:{version.number}"
-    body = cache.get(key)
+    key = f"availability:body:{tag}"
+    try:
+        body = cache.get(key)
+    except RedisError:
+        logger.warning("availability cache unreachable; building the body uncached")
+        return build()
     if body is None:
-        body = build()
-        cache.set(key, body, timeout=settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS)
-    _latest_snapshot.clear()
-    _latest_snapshot[version.number] = body
+        built = build()
+        body = built.encode() if isinstance(built, str) else built
+        try:
+            cache.set(key, body, timeout=timeout)
+        except RedisError:
+            logger.warning("availability cache unreachable; body not shared")
+    if len(_latest_bodies) >= LATEST_BODIES_MAX or any(
+        known.split("-")[0] != str(version.number) for known in _latest_bodies
+    ):
+        _latest_bodies.clear()
+    _latest_bodies[tag] = body
     return body
 
 

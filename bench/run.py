@@ -3,7 +3,9 @@
 Loads the real NYC meters export into a database of its own, then grows it with synthetic
 spots spread uniformly over the five boroughs' bounding box. At each size it measures, on
 loopback only and for a fixed time each:
-- GET /available-parking-spots-filter/ (500 m around Times Square) and GET /healthz (the
+- GET /available-parking-spots-filter/ (500 m around Times Square) polled as a map does
+  (the same query: a cached answer per availability version), the same search at a new
+  point on every request (never cached: the database's cost), and GET /healthz (the
   framework's ceiling on the same gunicorn) with wrk: requests/s, p50, p99, response bytes;
 - EXPLAIN ANALYZE of the filter's SQL: execution time, and whether the GiST index is used.
 Prints a markdown table.
@@ -21,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +164,29 @@ def _milliseconds(figure: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(port: int, path: str, duration: int, connections: int) -> Load:
+# wrk script: a new point near Times Square on every request, so no answer is ever cached:
+# the cost of a search nobody asked for within the cache's lifetime.
+NEW_POINT_EACH_REQUEST = f"""
+math.randomseed(42)
+request = function()
+  local lat = {TIMES_SQUARE["lat"]} + (math.random() - 0.5) * 0.04
+  local lng = {TIMES_SQUARE["lng"]} + (math.random() - 0.5) * 0.04
+  return wrk.format("GET", string.format(
+    "/available-parking-spots-filter/?lat=%.6f&long=%.6f&unit=km&dist={RADIUS_KM}", lat, lng))
+end
+"""
+
+
+def wrk(port: int, path: str, duration: int, connections: int, script: str = "") -> Load:
     argv = ["wrk", f"-c{connections}", f"-t{min(connections, 2)}", f"-d{duration}s", "--latency"]
-    result = subprocess.run(  # noqa: S603 - fixed argv, loopback only
-        [*argv, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        if script:
+            lua.write(script)
+            lua.flush()
+            argv += ["-s", lua.name]
+        result = subprocess.run(  # noqa: S603 - fixed argv, loopback only
+            [*argv, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
+        )
     out = result.stdout
     if "Latency Distribution" not in out:
         raise SystemExit(f"unexpected wrk output:\n{out}{result.stderr}")
@@ -214,14 +235,16 @@ def main() -> None:
             for _ in range(10 * args.workers):  # warm every worker and its connection
                 fetch(port, FILTER_PATH)
             cost = explain()
-            for route, path, size_bytes in (
-                ("filter", FILTER_PATH, len(body)),
-                ("healthz", "/healthz", len(fetch(port, "/healthz"))),
+            for route, path, size_bytes, script in (
+                ("filter, polled", FILTER_PATH, len(body), ""),
+                ("filter, new point each time", "/", len(body), NEW_POINT_EACH_REQUEST),
+                ("healthz", "/healthz", len(fetch(port, "/healthz")), ""),
             ):
-                load = wrk(port, path, args.duration, args.connections)
-                sql = f"{cost.planning_ms:.2f}+{cost.execution_ms:.2f}" if route == "filter" else ""
-                found = str(cost.rows) if route == "filter" else ""
-                index = ("yes" if cost.uses_index else "NO") if route == "filter" else ""
+                load = wrk(port, path, args.duration, args.connections, script)
+                searched = route.startswith("filter")
+                sql = f"{cost.planning_ms:.2f}+{cost.execution_ms:.2f}" if searched else ""
+                found = str(cost.rows) if searched else ""
+                index = ("yes" if cost.uses_index else "NO") if searched else ""
                 rows.append(
                     f"| {total:,} | {route} | {load.requests_per_second:,.0f} | "
                     f"{load.p50_ms:.2f} | {load.p99_ms:.2f} | {size_bytes:,} | {found} | {sql} "

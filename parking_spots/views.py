@@ -16,7 +16,6 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from availability.http import conditional_json
-from availability.selectors import spot_snapshot
 from parking_spots.geo import UNIT_ALIASES, BBox
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import (
@@ -137,7 +136,7 @@ def spots_snapshot_json() -> bytes:
     """Every available spot as SpotOutputSerializer objects: the all-spots route's body.
 
     Tuples go straight into orjson, without a per-object serializer; built once per
-    availability version and shared (availability.selectors.spot_snapshot).
+    availability version and shared (availability.selectors.availability_body_cached).
     """
     fields = list(SPOT_JSON_FIELDS)
     columns = [SNAPSHOT_EXPRESSIONS.get(name, name) for name in fields]
@@ -193,13 +192,13 @@ class AvailableParkingSpotListApi(APIView):
             return conditional_json(
                 request,
                 variant="",
-                build=lambda version: spot_snapshot(version=version, build=spots_snapshot_json),
+                build=spots_snapshot_json,
             )
         spots = parking_spot_list_available().filter(serializer.validated_data["bbox"].in_box())
         return conditional_json(
             request,
             variant=f"bbox={serializer.data['bbox']}",
-            build=lambda _version: spots_json(spots.order_by("id")),
+            build=lambda: spots_json(spots.order_by("id")),
         )
 
 
@@ -266,5 +265,5 @@ class AvailableParkingSpotFilterApi(APIView):
         return conditional_json(
             request,
             variant=f"near={sorted(near.items())!r}",
-            build=lambda _version: spots_json(parking_spot_list_available_near(**near), "distance"),
+            build=lambda: spots_json(parking_spot_list_available_near(**near), "distance"),
         )

@@ -1,13 +1,14 @@
 """The cached all-spots body is byte for byte what the spot serializer writes."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from rest_framework.renderers import JSONRenderer
 
-from availability.selectors import _latest_snapshot
+from availability.selectors import _latest_bodies
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import parking_spot_list_available
 from parking_spots.views import SpotOutputSerializer
@@ -44,13 +45,41 @@ def test_built_once_per_version_and_shared_through_redis(api_client):
     spot = ParkingSpotFactory()
     first = api_client.get("/available-parking-spots/")
     version = first["ETag"].strip('"')
-    assert cache.get(f"availability:snapshot:{version}") == first.content
+    assert cache.get(f"availability:body:{version}") == first.content
 
     # Another worker (no copy in its memory) takes the version's body from Redis as it is.
-    _latest_snapshot.clear()
-    cache.set(f"availability:snapshot:{version}", b'["from redis"]')
+    _latest_bodies.clear()
+    cache.set(f"availability:body:{version}", b'["from redis"]')
     assert api_client.get("/available-parking-spots/").json() == ["from redis"]
 
     ParkingSpot.objects.filter(pk=spot.pk).update(rate=Decimal("9.99"))
     changed = api_client.get("/available-parking-spots/")
     assert changed["ETag"] != first["ETag"] and changed.json()[0]["rate"] == "9.99"
+
+
+FILTER = "/available-parking-spots-filter/?lat=40.758&long=-73.9855&unit=km&dist=5"
+
+
+def test_search_answers_are_shared_per_version_too(api_client):
+    ParkingSpotFactory(lat="40.758000", lng="-73.985500")
+    first = api_client.get(FILTER)
+    tag = first["ETag"].strip('"')
+    assert cache.get(f"availability:body:{tag}") == first.content
+
+    _latest_bodies.clear()
+    cache.set(f"availability:body:{tag}", b'["from redis"]')
+    assert api_client.get(FILTER).json() == ["from redis"]
+
+
+def test_redis_down_costs_speed_not_answers(api_client, settings):
+    ParkingSpotFactory(lat="40.758000", lng="-73.985500")
+    _latest_bodies.clear()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+
+    assert api_client.get("/available-parking-spots/").json() == json.loads(serializer_output())
+    assert len(api_client.get(FILTER).json()) == 1
