@@ -276,6 +276,7 @@ def proxy_stack(tmp_path, transactional_db, collected_static) -> Iterator[dict]:
             "NGINX_HTTP_PORT": f"127.0.0.1:{http_port}",
             "NGINX_HTTPS_PORT": f"127.0.0.1:{https_port}",
             "API_UPSTREAM": f"127.0.0.1:{gunicorn_port}",
+            "PUSH_UPSTREAM": f"127.0.0.1:{free_port()}",
             "STATIC_ROOT": str(collected_static),
             "CERTBOT_WEBROOT": str(webroot),
             "LETSENCRYPT_DIR": str(letsencrypt),

@@ -122,6 +122,7 @@ def test_nginx_config_renders_and_passes_nginx_t(tmp_path):
         "NGINX_HTTP_PORT": "80",
         "NGINX_HTTPS_PORT": "443",
         "API_UPSTREAM": "127.0.0.1:8000",
+        "PUSH_UPSTREAM": "127.0.0.1:8001",
         "STATIC_ROOT": str(tmp_path / "static"),
         "CERTBOT_WEBROOT": str(tmp_path / "certbot"),
         "LETSENCRYPT_DIR": str(letsencrypt),
