@@ -65,7 +65,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per route")
     parser.add_argument("--connections", type=int, default=2, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--reserved-share",
+        type=float,
+        default=0.0,
+        help="hold this share of the spots with an active reservation running now (e.g. 0.1)",
+    )
     args = parser.parse_args()
+    if not 0 <= args.reserved_share < 1:
+        parser.error("--reserved-share must be in [0, 1)")
     if not 1 <= args.duration <= 60:
         parser.error("--duration must be 1 to 60 seconds")
     if any(not 0 < size <= 5_000_000 for size in args.sizes):
@@ -116,6 +124,43 @@ def grow_to(total: int) -> float:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE parking_spots_parkingspot")
     return time.perf_counter() - started
+
+
+def reserve_share(share: float) -> int:
+    """Replace every reservation by active ones, running now, on `share` of the spots."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from reservations.models import Reservation, ReservationStatus
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reservations_reservation")
+        cursor.execute("SELECT setseed(0.2026)")
+        cursor.execute(
+            "SELECT id, rate FROM parking_spots_parkingspot WHERE active AND random() < %s",
+            [share],
+        )
+        spots = cursor.fetchall()
+    now = timezone.now()
+    Reservation.objects.bulk_create(
+        (
+            Reservation(
+                spot_id=spot_id,
+                email="bench@example.com",
+                rate=rate,
+                start_time=now - timedelta(minutes=30),
+                end_time=now + timedelta(hours=6),
+                status=ReservationStatus.ACTIVE,
+            )
+            for spot_id, rate in spots
+        ),
+        batch_size=5000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE reservations_reservation")
+    return len(spots)
 
 
 @dataclass
@@ -216,9 +261,9 @@ def main() -> None:
     port = free_port()
     server = start_gunicorn(port, workers=args.workers)
     rows = [
-        "| spots | route | req/s | p50 ms | p99 ms | bytes | spots found | SQL plan+exec ms "
-        "| index scan |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| spots | reserved | route | req/s | p50 ms | p99 ms | bytes | spots found "
+        "| SQL plan+exec ms | index scan |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     try:
         say(
@@ -231,6 +276,8 @@ def main() -> None:
                 say(f"growing to {size:,} spots ...")
                 say(f"  loaded in {grow_to(size):.1f} s")
             total = ParkingSpot.objects.count()
+            if args.reserved_share:
+                say(f"  {reserve_share(args.reserved_share):,} spots reserved")
             body = fetch(port, FILTER_PATH)
             for _ in range(10 * args.workers):  # warm every worker and its connection
                 fetch(port, FILTER_PATH)
@@ -246,7 +293,8 @@ def main() -> None:
                 found = str(cost.rows) if searched else ""
                 index = ("yes" if cost.uses_index else "NO") if searched else ""
                 rows.append(
-                    f"| {total:,} | {route} | {load.requests_per_second:,.0f} | "
+                    f"| {total:,} | {args.reserved_share:.0%} | {route} "
+                    f"| {load.requests_per_second:,.0f} | "
                     f"{load.p50_ms:.2f} | {load.p99_ms:.2f} | {size_bytes:,} | {found} | {sql} "
                     f"| {index} |"
                 )

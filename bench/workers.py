@@ -154,6 +154,7 @@ def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict
     from reservations.models import Reservation, ReservationStatus
     from tests.workers import CeleryProcesses
 
+    stripe_server.restart_empty()  # each run pays for its own charges only
     customer_id, payment_method_id = saved_card(stripe_server)
     ids = book(args, customer_id, payment_method_id, lead=10)
     processes = CeleryProcesses({**os.environ, "CONN_MAX_AGE": "0"}, queue)

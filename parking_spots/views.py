@@ -22,6 +22,7 @@ from parking_spots.selectors import (
     parking_spot_list_available,
     parking_spot_list_available_near,
 )
+from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
 
 # The largest search radius; a map view wider than this asks for more than a screen shows.
 MAX_SEARCH_KM = 50
@@ -173,6 +174,7 @@ class AvailableParkingSpotListApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    content_negotiation_class = JSONOnlyNegotiation
 
     class InputSerializer(serializers.Serializer):
         bbox = BBoxField(required=False)
@@ -186,18 +188,18 @@ class AvailableParkingSpotListApi(APIView):
         responses={200: SpotOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> HttpResponse:
-        serializer = self.InputSerializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        if "bbox" not in serializer.validated_data:
+        query = validated_query_params(request, self.InputSerializer)
+        if "bbox" not in query:
             return conditional_json(
                 request,
                 variant="",
                 build=spots_snapshot_json,
             )
-        spots = parking_spot_list_available().filter(serializer.validated_data["bbox"].in_box())
+        bbox = query["bbox"]
+        spots = parking_spot_list_available().filter(bbox.in_box())
         return conditional_json(
             request,
-            variant=f"bbox={serializer.data['bbox']}",
+            variant=f"bbox={bbox!r}",
             build=lambda: spots_json(spots.order_by("id")),
         )
 
@@ -207,6 +209,7 @@ class AvailableParkingSpotFilterApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    content_negotiation_class = JSONOnlyNegotiation
 
     class InputSerializer(serializers.Serializer):
         lat = FiniteFloatField(min_value=-90, max_value=90)
@@ -252,9 +255,7 @@ class AvailableParkingSpotFilterApi(APIView):
         responses={200: OutputSerializer(many=True)},
     )
     def get(self, request: Request) -> HttpResponse:
-        serializer = self.InputSerializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        query = serializer.validated_data
+        query = validated_query_params(request, self.InputSerializer)
         near = {
             "lat": query["lat"],
             "lng": query["long"] if "long" in query else query["lng"],

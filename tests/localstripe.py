@@ -88,6 +88,12 @@ class LocalStripe:
         if STATE_FILE.exists():
             self._saved_state = STATE_FILE.read_bytes()
 
+    def restart_empty(self) -> None:
+        """Start again with no data: localstripe slows down as it stores more objects."""
+        self.stop()
+        self._saved_state = None
+        self.start()
+
     @contextmanager
     def stopped(self) -> Iterator[None]:
         self.stop()

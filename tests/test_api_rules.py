@@ -131,3 +131,32 @@ def test_cors_allows_configured_spa_origin(api_client, settings):
         "/sign-in/", HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
     )
     assert "Access-Control-Allow-Origin" not in denied
+
+
+SEARCH = "/available-parking-spots-filter/?lat=40.758&long=-73.9855&unit=km&dist=1"
+
+
+def test_a_repeated_query_string_is_validated_once_and_answered_alike(api_client, db):
+    from secure_my_spot.api import _validated_queries
+
+    _validated_queries.clear()
+    first = api_client.get(SEARCH)
+    second = api_client.get(SEARCH)
+
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert len(_validated_queries) == 1
+    # Invalid strings are never memoised: each one is answered with its own 400.
+    for _ in range(2):
+        assert api_client.get(SEARCH.replace("dist=1", "dist=-1")).status_code == 400
+    assert len(_validated_queries) == 1
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*", "nonsense"])
+def test_spot_routes_answer_json_whatever_the_accept_header(api_client, db, accept):
+    for path in ("/available-parking-spots/", SEARCH):
+        response = api_client.get(path, HTTP_ACCEPT=accept)
+
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == []
