@@ -191,7 +191,7 @@ def explain() -> SqlCost:
     return SqlCost(
         planning_ms=statistics.median(figure(p, "Planning Time") for p in plans),
         execution_ms=statistics.median(figure(p, "Execution Time") for p in plans),
-        uses_index=INDEX_NAME in plan and "Seq Scan" not in plan,
+        uses_index=INDEX_NAME in plan and "Seq Scan on parking_spots_parkingspot" not in plan,
         rows=int(re.search(r"\(actual time=\S+ rows=(\d+)", plan).group(1)),
     )
 
