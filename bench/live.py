@@ -32,10 +32,8 @@ from bench.common import (  # noqa: E402
     add_bench_database_argument,
     free_port,
     say,
-    setup_django,
-    start_gunicorn,
 )
-from bench.run import EXPORT, grow_to, load_real_data  # noqa: E402
+from bench.run import grow_to, serve_real_data  # noqa: E402
 
 ALL = "/available-parking-spots/"
 MAX_SUBSCRIBERS = 5_000
@@ -158,18 +156,12 @@ def book(port: int, spot_id: int) -> None:
 
 def main() -> None:
     args = parse_args()
-    if not EXPORT.exists():
-        raise SystemExit(f"The NYC export is missing: expected at {EXPORT}.")
     # Each subscriber is a socket here and one in daphne.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    setup_django(args.database_url)
+    port, server = serve_real_data(args.database_url, args.workers)
     from parking_spots.models import ParkingSpot
 
-    say(f"loading {EXPORT.name} into {args.database_url.rsplit('/', 1)[-1]} ...")
-    load_real_data()
-    port = free_port()
-    server = start_gunicorn(port, workers=args.workers)
     rows = [
         "| spots | mode | req/s | p50 ms | p99 ms | bytes | status |",
         "|---:|---|---:|---:|---:|---:|---:|",

@@ -250,19 +250,24 @@ def wrk(port: int, path: str, duration: int, connections: int, script: str = "")
     )
 
 
+def serve_real_data(database_url: str, workers: int) -> tuple[int, subprocess.Popen]:
+    """Django on `database_url` holding the real export, and a gunicorn serving it."""
+    if not EXPORT.exists():
+        raise SystemExit(f"The NYC export is missing: expected at {EXPORT}.")
+    setup_django(database_url)
+    say(f"loading {EXPORT.name} into {database_url.rsplit('/', 1)[-1]} ...")
+    load_real_data()
+    port = free_port()
+    return port, start_gunicorn(port, workers=workers)
+
+
 def main() -> None:
     args = parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: install it with `apt-get install wrk` (Debian).")
-    if not EXPORT.exists():
-        raise SystemExit(f"The NYC export is missing: expected at {EXPORT}.")
-    setup_django(args.database_url)
+    port, server = serve_real_data(args.database_url, args.workers)
     from parking_spots.models import ParkingSpot
 
-    say(f"loading {EXPORT.name} into {args.database_url.rsplit('/', 1)[-1]} ...")
-    load_real_data()
-    port = free_port()
-    server = start_gunicorn(port, workers=args.workers)
     rows = [
         "| spots | reserved | route | req/s | p50 ms | p99 ms | bytes | spots found "
         "| SQL plan+exec ms | index scan |",
