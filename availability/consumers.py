@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import TooManyFieldsSent
 from django.http import QueryDict
 from rest_framework import serializers
 
@@ -60,7 +61,10 @@ def _error(exc: serializers.ValidationError) -> bytes:
 
 
 def _query_params(scope: dict) -> dict[str, str]:
-    return QueryDict(scope.get("query_string", b"")).dict()
+    try:
+        return QueryDict(scope.get("query_string", b"")).dict()
+    except TooManyFieldsSent as exc:
+        raise serializers.ValidationError({"detail": "Too many query parameters."}) from exc
 
 
 class AvailabilityConsumer(AvailabilitySubscriber, AsyncWebsocketConsumer):
@@ -69,7 +73,11 @@ class AvailabilityConsumer(AvailabilitySubscriber, AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        params = _query_params(self.scope)
+        try:
+            params = _query_params(self.scope)
+        except serializers.ValidationError as exc:
+            await self.send(text_data=_error(exc).decode())
+            return
         if params:
             await self._subscribe(params)
 

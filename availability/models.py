@@ -4,8 +4,9 @@ from django.db import models
 class AvailabilityState(models.Model):
     """The one row whose `version` names the current answer of the spot routes.
 
-    PostgreSQL triggers (migration 0001) keep it: any write to spots, and any write that
-    changes when a reservation holds its spot, bumps `version` at commit; `next_change_at` is
+    PostgreSQL triggers (migration 0001) keep it: any statement that writes spots bumps
+    `version` (at the statement), and any write that changes when a reservation holds its
+    spot bumps it at commit; `next_change_at` is
     the next moment a hold or reservation starts or runs out by time alone, and the first
     reader after that moment bumps `version` once (`availability.services`). The spot routes
     thus learn "has anything changed" from one primary-key read, never a query over spots.

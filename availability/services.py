@@ -1,4 +1,4 @@
-from django.db import connection
+from django.db import connection, transaction
 
 from availability.types import Version
 
@@ -19,8 +19,13 @@ CURRENT = (
 
 
 def availability_version_advance() -> Version:
-    """Bump the version for holds and reservations that started or ran out by time alone."""
-    with connection.cursor() as cursor:
+    """Bump the version for holds and reservations that started or ran out by time alone.
+
+    The row is locked by a statement of its own first, so that the recomputation sees every
+    transaction that committed while this one waited for the lock.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM availability_availabilitystate WHERE id = 1 FOR UPDATE")
         cursor.execute(ADVANCE)
         row = cursor.fetchone()
         if row is None:

@@ -196,11 +196,13 @@ class AvailableParkingSpotListApi(APIView):
                 build=spots_snapshot_json,
             )
         bbox = query["bbox"]
-        spots = parking_spot_list_available().filter(bbox.in_box())
         return conditional_json(
             request,
             variant=f"bbox={bbox!r}",
-            build=lambda: spots_json(spots.order_by("id")),
+            # Built only after the version is read, so the answer is never older than it.
+            build=lambda: spots_json(
+                parking_spot_list_available().filter(bbox.in_box()).order_by("id")
+            ),
         )
 
 

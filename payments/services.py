@@ -29,6 +29,7 @@ from reservations.services import (
     reservation_send_confirmation_email,
 )
 from secure_my_spot.exceptions import ConflictError, NotFoundError
+from users.models import normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def customer_get_or_create(*, email: str) -> str:
     the one that creates the Customer instead of each creating one; the idempotency key
     (a digest, no address in Stripe's logs) covers a retry after a lost response.
     """
-    email = email.strip().lower()
+    email = normalize_email(email)
     digest = _email_digest(email)
     with transaction.atomic():
         with connection.cursor() as cursor:

@@ -37,6 +37,11 @@ class ReservationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
+        """The list and its action, yes; no Save on a reservation's page, which would rewrite
+        the whole row without its lock and could undo a worker's change."""
+        return obj is None and super().has_change_permission(request)
+
     @admin.action(description="End the selected reservations now (billed)")
     def end_now(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
         ended = 0

@@ -102,6 +102,13 @@ class Reservation(models.Model):
             # "Does this e-mail owe money?" at booking time.
             models.Index(fields=["email", "status"], name="reservation_email_status"),
             models.Index(fields=["user", "status"], name="reservation_user_status"),
+            # The workers' sweep of finished reservations whose last e-mail is not out: a
+            # handful of rows, however long the history of paid ones grows.
+            models.Index(
+                fields=["status"],
+                condition=Q(status__in=BILLED_STATUSES, ended_email_sent_at__isnull=True),
+                name="reservation_unmailed",
+            ),
         ]
         constraints = [
             ExclusionConstraint(

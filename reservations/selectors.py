@@ -3,7 +3,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from reservations.models import BILLED_STATUSES, HOLDING_STATUSES, Reservation, ReservationStatus
 from secure_my_spot.exceptions import NotFoundError
@@ -12,7 +12,7 @@ from users.models import User, normalize_email
 NOT_FOUND = "Reservation not found."
 
 
-def reservation_holding_q(*, now: datetime, prefix: str = "") -> Q:
+def reservation_holding_q(*, now: datetime | Now, prefix: str = "") -> Q:
     """Reservations that hold their spot at `now`: active and running, or a live payment hold.
 
     A pending_payment row whose hold ran out holds nothing, cleaned up or not.
@@ -29,9 +29,15 @@ def reservation_holding_q(*, now: datetime, prefix: str = "") -> Q:
 
 
 def spot_is_held_now(*, now: datetime | None = None) -> Exists:
-    """For the spots selector: true when a reservation holds the spot (`OuterRef("pk")`) now."""
-    now = now or timezone.now()
-    return Exists(Reservation.objects.filter(reservation_holding_q(now=now), spot=OuterRef("pk")))
+    """For the spots selector: true when a reservation holds the spot (`OuterRef("pk")`) now.
+
+    "Now" is the database's clock when the query runs, the clock the availability version
+    (its triggers) keeps: an answer and the version it is cached under agree on the time.
+    """
+    moment = Now() if now is None else now
+    return Exists(
+        Reservation.objects.filter(reservation_holding_q(now=moment), spot=OuterRef("pk"))
+    )
 
 
 def reservation_list_current(*, user: User) -> QuerySet[Reservation]:

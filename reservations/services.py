@@ -200,7 +200,16 @@ def _end_locked(reservation: Reservation) -> None:
     reservation.amount_cents = amount_cents(
         rate=reservation.rate, start=reservation.start_time, end=reservation.ended_at
     )
-    reservation.save(update_fields=["status", "end_time", "ended_at", "amount_cents", "updated_at"])
+    reservation.save(
+        update_fields=[
+            "status",
+            "end_time",
+            "ended_at",
+            "amount_cents",
+            "work_claimed_at",
+            "updated_at",
+        ]
+    )
 
 
 def reservation_end(*, reservation_id: int) -> Reservation:
@@ -226,7 +235,10 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
             if reservation.status == S.PENDING_PAYMENT:
                 raise ConflictError("This reservation is not paid for yet: cancel it instead.")
             raise ConflictError(f"A reservation that is {reservation.status} cannot be ended.")
-        reservation.end_time = min(reservation.end_time, timezone.now())
+        now = timezone.now()
+        reservation.end_time = min(reservation.end_time, now)
+        # Claimed for the task queued below, so the workers' sweep does not queue it again.
+        reservation.work_claimed_at = now
         _end_locked(reservation)
         # Robust: the ending is committed, so a broker outage must not turn the answer into
         # a 500; the workers' sweep picks up every ended reservation that is not charged.

@@ -1,4 +1,4 @@
-"""HTTP and push in one ASGI application, served by uvicorn beside gunicorn (Procfile `push`).
+"""HTTP and push in one ASGI application, served by daphne beside gunicorn (Procfile `push`).
 
 nginx sends /ws/ and /availability-events/ here; everything else may go to either server.
 """

@@ -6,7 +6,6 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 from kombu import Connection
 
 logger = logging.getLogger(__name__)
@@ -39,12 +38,27 @@ def _cache() -> None:
 CHECKS = {"database": _database, "broker": _broker, "cache": _cache}
 
 
-@require_GET
+def _probe(view):
+    """GET and HEAD only (probes send either); any other method is a JSON 405."""
+
+    def wrapper(request: HttpRequest) -> JsonResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                {"detail": f'Method "{request.method}" not allowed.'}, status=405
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapper
+
+
+@_probe
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@_probe
 def readyz(request: HttpRequest) -> JsonResponse:
     results = {}
     for name, check in CHECKS.items():

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -75,9 +74,16 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
             now=now,
         )
         remind = _claim_reminders(now=now)
-        transaction.on_commit(partial(_enqueue_each, "reservation_finish", finish))
-        transaction.on_commit(partial(_enqueue_each, "reservation_expire_hold", expire))
-        transaction.on_commit(partial(_enqueue_each, "reservation_send_reminder", remind))
+        # Robust: a broker hiccup in one batch must not drop the others (reminders, claimed
+        # for good, would be lost); a lambda, since Django cannot log a failed partial.
+        for task_name, ids in (
+            ("reservation_finish", finish),
+            ("reservation_expire_hold", expire),
+            ("reservation_send_reminder", remind),
+        ):
+            transaction.on_commit(
+                lambda task_name=task_name, ids=ids: _enqueue_each(task_name, ids), robust=True
+            )
     if finish or expire or remind:
         logger.info(
             "dispatched finish=%d expire=%d remind=%d", len(finish), len(expire), len(remind)
@@ -104,9 +110,7 @@ def _claim_reminders(*, now: datetime) -> list[int]:
     )
 
 
-def reservation_finish(
-    *, reservation_id: int, enqueue_email: Callable[[int], None] | None = None
-) -> Reservation:
+def reservation_finish(*, reservation_id: int, enqueue_email: Callable[[int], None]) -> Reservation:
     """End (if due), charge (once), then hand the 'ended' e-mail to its own retried task.
 
     A retryable payment error propagates so the task retries the charge; the e-mail is only
@@ -119,6 +123,6 @@ def reservation_finish(
         return reservation
     if reservation.status == S.ENDED:
         reservation = payment_charge_reservation(reservation_id=reservation_id)
-    if reservation.ended_email_sent_at is None and enqueue_email is not None:
+    if reservation.status in (S.PAID, S.PAYMENT_FAILED) and reservation.ended_email_sent_at is None:
         enqueue_email(reservation_id)
     return reservation

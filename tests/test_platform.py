@@ -102,3 +102,14 @@ def test_schema_generates_without_warnings(tmp_path):
 
     schema = target.read_text()
     assert "tokenAuth" in schema and "/reservation-auth/{parking_spot_id}/" in schema
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz/"])
+def test_probes_answer_head_and_refuse_other_methods_in_json(api_client, path):
+    assert api_client.head(path).status_code == 200
+
+    response = api_client.post(path)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert "detail" in response.json()

@@ -6,7 +6,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from secure_my_spot.api import unwrap
-from users.services import user_change_password, user_create, user_sign_in, user_sign_out
+from users.services import (
+    auth_token_issue,
+    user_change_password,
+    user_create,
+    user_sign_in,
+    user_sign_out,
+)
 
 
 def _password_field() -> serializers.CharField:
@@ -57,8 +63,8 @@ class SignUpApi(APIView):
         serializer = self.InputSerializer(data=unwrap(request.data, "credentials"))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user_create(email=data["email"], password=data["password"])
-        user, token, key = user_sign_in(email=data["email"], password=data["password"])
+        user = user_create(email=data["email"], password=data["password"])
+        token, key = auth_token_issue(user=user)
         return _token_response(user, token, key)
 
 

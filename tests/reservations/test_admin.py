@@ -47,10 +47,13 @@ def test_money_is_read_only_and_nothing_is_added_or_deleted(admin_client):
     url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
 
     page = admin_client.get(url)
-    admin_client.post(url, {"amount_cents": 1, "rate": "0.01", "status": "paid"})
+    saved = admin_client.post(url, {"amount_cents": 1, "rate": "0.01", "status": "paid"})
 
     assert page.status_code == 200
     assert 'name="amount_cents"' not in page.content.decode()
+    # No Save at all: it would rewrite the row without the lock a worker may hold.
+    assert 'name="_save"' not in page.content.decode()
+    assert saved.status_code == 403
     reservation.refresh_from_db()
     assert (reservation.amount_cents, str(reservation.rate), reservation.status) == (
         450,

@@ -136,3 +136,14 @@ def test_reminders_are_off_when_configured(enqueued, settings):
     ReservationFactory(start_time=ago(minutes=55), minutes=60)
 
     assert due_work_dispatch().remind == []
+
+
+def test_ending_early_claims_the_work_it_queues(enqueued, django_capture_on_commit_callbacks):
+    from reservations.services import reservation_end_now
+
+    reservation = ReservationFactory(start_time=ago(minutes=10), minutes=60)
+    with django_capture_on_commit_callbacks(execute=True):
+        reservation_end_now(reservation_id=reservation.pk)
+
+    assert enqueued.drain() == [(FINISH, [reservation.pk])]
+    assert due_work_dispatch().finish == []  # the beat does not queue it a second time
