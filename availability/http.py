@@ -1,9 +1,10 @@
 """Conditional GETs for the spot routes: the version decides, the list is built only on a miss.
 
-The ETag is strong (the same version and parameters give the same bytes). `no-cache` lets
-the browser and nginx keep a copy but revalidate it on every use, so a poll that finds
-nothing new costs one primary-key read and a 304. Last-Modified is informational: two
-changes within one second share it, so only the ETag may answer 304.
+The ETag is strong: one version and one set of parameters serve one cached body (two
+workers building it at once store answers of the same version, the later one at most
+newer). `no-cache` lets the browser and nginx keep a copy but revalidate it on every use,
+so a poll that finds nothing new costs one primary-key read and a 304. Last-Modified is
+informational: two changes within one second share it, so only the ETag may answer 304.
 """
 
 import hashlib

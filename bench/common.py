@@ -69,12 +69,16 @@ def start_gunicorn(
     raise SystemExit("gunicorn did not answer on loopback within 30 s")
 
 
-def add_bench_database_argument(parser: argparse.ArgumentParser) -> None:
-    """--database-url: the spot benchmarks' database (BENCH_DATABASE_URL), emptied and refilled."""
+def add_bench_database_argument(
+    parser: argparse.ArgumentParser,
+    *,
+    variable: str = "BENCH_DATABASE_URL",
+    name: str = "secure_my_spot_bench",
+) -> None:
+    """--database-url (default from `variable`): a database of the benchmark's own, which it
+    empties and refills, never the development one."""
     parser.add_argument(
         "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/secure_my_spot_bench"
-        ),
+        default=os.environ.get(variable, f"postgres://postgres@127.0.0.1:5432/{name}"),
         help="a database for the benchmark only: it is emptied and refilled",
     )

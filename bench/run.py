@@ -31,7 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import HOST, fetch, free_port, say, setup_django, start_gunicorn  # noqa: E402
+from bench.common import (  # noqa: E402
+    HOST,
+    add_bench_database_argument,
+    fetch,
+    free_port,
+    say,
+    setup_django,
+    start_gunicorn,
+)
 
 EXPORT = ROOT.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv"
 TIMES_SQUARE = {"lat": 40.7580, "lng": -73.9855}
@@ -48,13 +56,7 @@ INDEX_NAME = "parking_spot_active_point"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/secure_my_spot_bench"
-        ),
-        help="a database for the benchmark only: it is emptied and refilled",
-    )
+    add_bench_database_argument(parser)
     parser.add_argument(
         "--sizes",
         type=int,

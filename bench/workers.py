@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, say  # noqa: E402
+from bench.common import add_bench_database_argument, free_port, say  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,13 +33,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--beat-interval", type=float, default=10, help="the production default")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run at most")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_WORKERS_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/secure_my_spot_bench_workers",
-        ),
-        help="a database for the benchmark only: it is emptied and refilled",
+    add_bench_database_argument(
+        parser, variable="BENCH_WORKERS_DATABASE_URL", name="secure_my_spot_bench_workers"
     )
     return parser.parse_args()
 

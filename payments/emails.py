@@ -1,12 +1,11 @@
 """The e-mail that tells a driver a charge failed and how to settle it."""
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 
 from reservations.emails import format_local_time
 from reservations.models import Reservation
 from reservations.pricing import format_dollars
+from secure_my_spot.mail import send_templated
 
 SUBJECT = "We could not charge your card for your parking reservation"
 # Stripe's codes for the failures a driver can act on; anything else reads as a plain decline.
@@ -30,13 +29,11 @@ def send_payment_failed_email(*, reservation_id: int) -> None:
         "end": format_local_time(reservation.ended_at or reservation.end_time),
         "reason": REASONS.get(reservation.payment_error_code, DECLINED),
     }
-    template = "payments/email/payment_failed"
-    message = EmailMultiAlternatives(
+    send_templated(
+        template="payments/email/payment_failed",
         subject=SUBJECT,
-        body=render_to_string(f"{template}.txt", context),
-        to=[reservation.email],
+        to=reservation.email,
+        context=context,
         # The e-mail says to reply: the answer must reach someone who can take the payment.
-        reply_to=[settings.PAYMENTS_SUPPORT_EMAIL],
+        reply_to=settings.PAYMENTS_SUPPORT_EMAIL,
     )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    message.send()

@@ -4,11 +4,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 
 from reservations.models import Reservation
 from reservations.pricing import format_dollars
+from secure_my_spot.mail import send_templated
 
 SUBJECTS = {
     "confirmed": "Your parking reservation is confirmed",
@@ -34,11 +33,9 @@ def send_reservation_email(*, kind: str, reservation: Reservation) -> None:
         "rate": f"${reservation.rate:.2f}",
         "amount": format_dollars(reservation.amount_cents or 0),
     }
-    template = f"reservations/email/{kind}"
-    message = EmailMultiAlternatives(
+    send_templated(
+        template=f"reservations/email/{kind}",
         subject=SUBJECTS[kind],
-        body=render_to_string(f"{template}.txt", context),
-        to=[reservation.email],
+        to=reservation.email,
+        context=context,
     )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    message.send()
