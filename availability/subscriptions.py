@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rest_framework import serializers
 
 from parking_spots.geo import BBox, Circle
-from parking_spots.selectors import parking_spot_list_available, parking_spot_list_available_near
+from parking_spots.selectors import parking_spot_list_available_in, parking_spot_list_available_near
 from parking_spots.views import (
     AvailableParkingSpotFilterApi,
     AvailableParkingSpotListApi,
@@ -64,7 +64,7 @@ def subscription_parse(params: Mapping[str, object]) -> Subscription:
         serializer = AvailableParkingSpotListApi.InputSerializer(data=params)
         serializer.is_valid(raise_exception=True)
         bbox = serializer.validated_data["bbox"]
-        spots = parking_spot_list_available().filter(bbox.in_box()).order_by("id")
+        spots = parking_spot_list_available_in(bbox=bbox)
         return Subscription(
             area=bbox,
             groups=_cell_groups([(bbox.west, bbox.south, bbox.east, bbox.north)]),
@@ -73,11 +73,9 @@ def subscription_parse(params: Mapping[str, object]) -> Subscription:
     serializer = AvailableParkingSpotFilterApi.InputSerializer(data=params)
     serializer.is_valid(raise_exception=True)
     query = serializer.validated_data
-    lng = query["long"] if "long" in query else query["lng"]
-    circle = Circle(lat=query["lat"], lng=lng, angle=query["dist"] / query["unit"].earth_radius)
-    spots = parking_spot_list_available_near(
-        lat=query["lat"], lng=lng, dist=query["dist"], unit=query["unit"], limit=query.get("limit")
-    )
+    near = {name: query[name] for name in ("lat", "lng", "dist", "unit")}
+    circle = Circle.around(**near)
+    spots = parking_spot_list_available_near(**near, limit=query.get("limit"))
     return Subscription(
         area=circle,
         groups=_cell_groups(circle.boxes()),

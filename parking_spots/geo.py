@@ -112,6 +112,10 @@ class Circle:
     lng: float
     angle: float  # radius as a central angle, radians
 
+    @classmethod
+    def around(cls, *, lat: float, lng: float, dist: float, unit: "Unit") -> "Circle":
+        return cls(lat=lat, lng=lng, angle=dist / unit.earth_radius)
+
     def boxes(self) -> list[tuple[float, float, float, float]]:
         """(lng_min, lat_min, lng_max, lat_max) boxes that together cover the circle."""
         reach = math.degrees(self.angle) + BOX_MARGIN_DEGREES

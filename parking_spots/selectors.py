@@ -1,6 +1,6 @@
 from django.db.models import F, QuerySet
 
-from parking_spots.geo import Circle, Unit
+from parking_spots.geo import BBox, Circle, Unit
 from parking_spots.models import ParkingSpot
 from reservations.selectors import spot_is_held_now
 
@@ -18,7 +18,7 @@ def parking_spot_list_available_near(
     *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None = None
 ) -> QuerySet[ParkingSpot]:
     """Available spots within `dist` great-circle distance, nearest first, with `distance`."""
-    circle = Circle(lat=lat, lng=lng, angle=dist / unit.earth_radius)
+    circle = Circle.around(lat=lat, lng=lng, dist=dist, unit=unit)
     spots = (
         parking_spot_list_available()
         .filter(circle.in_boxes())
@@ -28,3 +28,8 @@ def parking_spot_list_available_near(
         .order_by("distance", "id")
     )
     return spots[:limit] if limit is not None else spots
+
+
+def parking_spot_list_available_in(*, bbox: BBox) -> QuerySet[ParkingSpot]:
+    """Available spots in a map viewport, in id order (a stable body for one version)."""
+    return parking_spot_list_available().filter(bbox.in_box()).order_by("id")

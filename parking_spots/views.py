@@ -20,6 +20,7 @@ from parking_spots.geo import UNIT_ALIASES, BBox
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import (
     parking_spot_list_available,
+    parking_spot_list_available_in,
     parking_spot_list_available_near,
 )
 from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
@@ -200,9 +201,7 @@ class AvailableParkingSpotListApi(APIView):
             request,
             variant=f"bbox={bbox!r}",
             # Built only after the version is read, so the answer is never older than it.
-            build=lambda: spots_json(
-                parking_spot_list_available().filter(bbox.in_box()).order_by("id")
-            ),
+            build=lambda: spots_json(parking_spot_list_available_in(bbox=bbox)),
         )
 
 
@@ -232,6 +231,8 @@ class AvailableParkingSpotFilterApi(APIView):
         def validate(self, attrs: dict) -> dict:
             if "long" not in attrs and "lng" not in attrs:
                 raise serializers.ValidationError({"long": ["This field is required."]})
+            if "long" in attrs:  # the contract's name wins; `lng` is its alias
+                attrs["lng"] = attrs.pop("long")
             dist, unit = attrs["dist"], attrs["unit"]
             if not 0 < unit.to_km(dist) <= MAX_SEARCH_KM:
                 maximum = MAX_SEARCH_KM / unit.to_km(1)
@@ -260,7 +261,7 @@ class AvailableParkingSpotFilterApi(APIView):
         query = validated_query_params(request, self.InputSerializer)
         near = {
             "lat": query["lat"],
-            "lng": query["long"] if "long" in query else query["lng"],
+            "lng": query["lng"],
             "dist": query["dist"],
             "unit": query["unit"],
             "limit": query.get("limit"),
