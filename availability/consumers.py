@@ -1,8 +1,9 @@
 """Push: a snapshot of an area's available spots, then a delta each time one flips.
 
 The same subscription over a WebSocket (`/ws/availability/`) or Server-Sent Events
-(`/availability-events/`). Messages carry spots only (id, position, availability, the public
-spot fields): never who reserved, nor for how long.
+(`/availability-events/`). Messages carry spots only: a delta is `spot_id`, `available`,
+`lat`, `lng`, and, for a spot that came free, `spot` (its public fields, as the REST routes
+write them). Never who reserved, nor for how long.
 """
 
 from collections.abc import Mapping

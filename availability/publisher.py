@@ -12,6 +12,7 @@ import select
 from collections import defaultdict
 from datetime import datetime
 
+import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
@@ -24,6 +25,8 @@ from availability.selectors import (
     spot_positions_available,
 )
 from availability.subscriptions import cell_group
+from parking_spots.models import ParkingSpot
+from parking_spots.views import spots_json
 
 CHANNEL = "availability"
 LOCK_KEY = 0x5A7A11  # pg_advisory_lock key: one publisher at a time
@@ -93,7 +96,21 @@ class AvailabilityPublisher:
             else:
                 self.unavailable.add(spot_id)
             deltas.append({"spot_id": spot_id, "available": available, "lat": lat, "lng": lng})
+        self.describe_freed(deltas)
         return deltas
+
+    @staticmethod
+    def describe_freed(deltas: list[dict]) -> None:
+        """A spot that comes free carries its public fields, as the REST routes write them:
+        a client may never have seen it (it was taken when its snapshot was made)."""
+        freed = [delta["spot_id"] for delta in deltas if delta["available"]]
+        if not freed:
+            return
+        spots = orjson.loads(spots_json(ParkingSpot.objects.filter(pk__in=freed).order_by("id")))
+        by_id = {spot["id"]: spot for spot in spots}
+        for delta in deltas:
+            if delta["available"]:
+                delta["spot"] = by_id[delta["spot_id"]]
 
     def publish(self, deltas: list[dict]) -> None:
         by_cell: dict[str, list[dict]] = defaultdict(list)

@@ -9,6 +9,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import ApplicationCommunicator, WebsocketCommunicator
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from availability.publisher import AvailabilityPublisher
 from parking_spots.models import ParkingSpot
@@ -34,13 +35,26 @@ def publisher(transactional_db):
 
 
 def delta(spot, available: bool) -> dict:
-    return {
+    """The delta a subscriber gets; a freed spot comes with its REST representation."""
+    message = {
         "type": "delta",
         "spot_id": spot.pk,
         "available": available,
         "lat": str(spot.lat),
         "lng": str(spot.lng),
     }
+    if available:
+        listed = APIClient().get("/available-parking-spots-filter/", PUBLIC_NEAR(spot)).json()
+        message["spot"] = next(
+            {k: v for k, v in found.items() if k != "distance"}
+            for found in listed
+            if found["id"] == spot.pk
+        )
+    return message
+
+
+def PUBLIC_NEAR(spot) -> dict:
+    return {"lat": str(spot.lat), "lng": str(spot.lng), "unit": "km", "dist": "0.1"}
 
 
 def book(client, spot) -> int:
@@ -68,7 +82,7 @@ def test_websocket_viewport_snapshot_then_deltas(api_client, publisher, inside, 
         path = f"/delete-reservation-unauth/{reservation_id}/a@example.com/"
         assert (await sync_to_async(api_client.delete)(path)).status_code == 204
         await sync_to_async(publisher.step)(timeout=TIMEOUT)
-        assert await socket.receive_json_from(TIMEOUT) == delta(inside, True)
+        assert await socket.receive_json_from(TIMEOUT) == await sync_to_async(delta)(inside, True)
         await socket.disconnect()
 
     async_to_sync(scenario)()
@@ -120,7 +134,7 @@ def test_a_hold_running_out_is_pushed_with_no_request(publisher, inside):
 
         started = time.monotonic()
         await sync_to_async(publisher.step)(timeout=TIMEOUT)  # sleeps until the hold ends
-        assert await socket.receive_json_from(TIMEOUT) == delta(inside, True)
+        assert await socket.receive_json_from(TIMEOUT) == await sync_to_async(delta)(inside, True)
         assert time.monotonic() - started < 2
         await socket.disconnect()
 
@@ -193,7 +207,7 @@ def test_spot_edits_are_pushed_and_a_bulk_change_compares_every_spot(publisher, 
         assert await socket.receive_json_from(TIMEOUT) == delta(inside, False)
 
         await sync_to_async(unnoticed_reactivation)()
-        assert await socket.receive_json_from(TIMEOUT) == delta(inside, True)
+        assert await socket.receive_json_from(TIMEOUT) == await sync_to_async(delta)(inside, True)
         await socket.disconnect()
 
     async_to_sync(scenario)()
