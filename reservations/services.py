@@ -284,7 +284,9 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         ):
             raise ConflictError(SPOT_TAKEN)
         reservation.end_time = end_time
-        _save_or_conflict(reservation, update_fields=["end_time", "updated_at"])
+        # A claim, and the task it queued, were for the old end: the workers claim anew.
+        reservation.work_claimed_at = None
+        _save_or_conflict(reservation, update_fields=["end_time", "work_claimed_at", "updated_at"])
         if reservation.status == S.ACTIVE:
             _after_commit(reservation_send_amended_email, reservation_id=reservation.pk)
     return reservation

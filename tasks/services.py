@@ -44,21 +44,32 @@ def _claim(rows: QuerySet[Reservation], *, field: str, now: datetime) -> list[in
     return ids
 
 
-def _enqueue_each(task_name: str, ids: list[int]) -> None:
+def _enqueue_each(task_name: str, ids: list[int], etas: dict[int, datetime]) -> None:
     from tasks import tasks
 
     task = getattr(tasks, task_name)
     for reservation_id in ids:
-        task.delay(reservation_id)
+        task.apply_async((reservation_id,), eta=etas.get(reservation_id))
+
+
+def _due_later(ids: list[int], *, moment: str, now: datetime) -> dict[int, datetime]:
+    """The claimed rows whose `moment` is still ahead (within this interval): run them then."""
+    later = Reservation.objects.filter(pk__in=ids, **{f"{moment}__gt": now})
+    return dict(later.values_list("pk", moment))
 
 
 def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
-    """Claim what is due and enqueue it once the claim is committed."""
+    """Claim what is due before the next beat and enqueue it once the claim is committed.
+
+    Work due within the interval is queued with that moment as its ETA (seconds ahead, never
+    hours), so a reservation ends on time rather than up to an interval late.
+    """
     now = now or timezone.now()
+    horizon = now + timedelta(seconds=settings.DUE_WORK_INTERVAL_SECONDS)
     lapsed = now - timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS)
     unclaimed = Q(work_claimed_at__isnull=True) | Q(work_claimed_at__lt=lapsed)
     finish_due = (
-        Q(status=S.ACTIVE, end_time__lte=now)
+        Q(status=S.ACTIVE, end_time__lte=horizon)
         | Q(status=S.ENDED)
         | Q(status__in=[S.PAID, S.PAYMENT_FAILED], ended_email_sent_at__isnull=True)
     )
@@ -68,21 +79,27 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
         )
         expire = _claim(
             Reservation.objects.filter(
-                unclaimed, status=S.PENDING_PAYMENT, hold_expires_at__lte=now
+                unclaimed, status=S.PENDING_PAYMENT, hold_expires_at__lte=horizon
             ),
             field="work_claimed_at",
             now=now,
         )
         remind = _claim_reminders(now=now)
+        batches = (
+            ("reservation_finish", finish, _due_later(finish, moment="end_time", now=now)),
+            (
+                "reservation_expire_hold",
+                expire,
+                _due_later(expire, moment="hold_expires_at", now=now),
+            ),
+            ("reservation_send_reminder", remind, {}),
+        )
         # Robust: a broker hiccup in one batch must not drop the others (reminders, claimed
         # for good, would be lost); a lambda, since Django cannot log a failed partial.
-        for task_name, ids in (
-            ("reservation_finish", finish),
-            ("reservation_expire_hold", expire),
-            ("reservation_send_reminder", remind),
-        ):
+        for task_name, ids, etas in batches:
             transaction.on_commit(
-                lambda task_name=task_name, ids=ids: _enqueue_each(task_name, ids), robust=True
+                lambda task_name=task_name, ids=ids, etas=etas: _enqueue_each(task_name, ids, etas),
+                robust=True,
             )
     if finish or expire or remind:
         logger.info(

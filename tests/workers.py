@@ -155,6 +155,7 @@ class CeleryProcesses:
 def _declare_and_purge(queue: str) -> None:
     """Declared as Celery declares it, so it exists before anything is published to it."""
     with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=10, interval_start=0.2, interval_step=0.5)
         celery_app.amqp.queues[queue](conn.default_channel).declare()
         conn.default_channel.queue_purge(queue)
 
@@ -175,12 +176,15 @@ class Enqueued:
         self.queue = queue
 
     def drain(self) -> list[tuple[str, list]]:
+        """The messages, oldest first; their ETAs (ISO strings, or None) land in `self.etas`."""
         found = []
+        self.etas: dict[tuple[str, int], str | None] = {}
         with celery_app.connection_for_read() as conn:
             channel = conn.default_channel
             while (message := channel.basic_get(queue=self.queue, no_ack=True)) is not None:
                 args, _kwargs, _embed = json.loads(message.body)
                 found.append((message.headers["task"], args))
+                self.etas[(message.headers["task"], args[0])] = message.headers.get("eta")
         return found
 
 

@@ -147,3 +147,37 @@ def test_ending_early_claims_the_work_it_queues(enqueued, django_capture_on_comm
 
     assert enqueued.drain() == [(FINISH, [reservation.pk])]
     assert due_work_dispatch().finish == []  # the beat does not queue it a second time
+
+
+def test_work_due_before_the_next_beat_is_queued_for_its_moment(
+    enqueued, settings, django_capture_on_commit_callbacks
+):
+    settings.DUE_WORK_INTERVAL_SECONDS = 10
+    soon = ReservationFactory(start_time=ago(minutes=30), minutes=30)
+    Reservation.objects.filter(pk=soon.pk).update(end_time=timezone.now() + timedelta(seconds=4))
+    later = ReservationFactory(start_time=ago(minutes=30), minutes=31)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = due_work_dispatch()
+
+    assert summary.finish == [soon.pk]
+    assert [sent for sent in enqueued.drain() if sent[0] == FINISH] == [(FINISH, [soon.pk])]
+    soon.refresh_from_db()
+    assert enqueued.etas[(FINISH, soon.pk)] == soon.end_time.isoformat()
+    assert later.pk not in summary.finish
+
+
+def test_changing_the_end_releases_the_claim(enqueued, settings):
+    from reservations.services import reservation_change_end_time
+
+    reservation = ReservationFactory(start_time=ago(minutes=30), minutes=30)
+    end = timezone.now() + timedelta(seconds=4)
+    Reservation.objects.filter(pk=reservation.pk).update(end_time=end)
+    assert due_work_dispatch().finish == [reservation.pk]
+
+    reservation_change_end_time(reservation_id=reservation.pk, end_time=end + timedelta(minutes=5))
+
+    reservation.refresh_from_db()
+    assert reservation.work_claimed_at is None
+    later = timezone.now() + timedelta(minutes=5)
+    assert due_work_dispatch(now=later).finish == [reservation.pk]

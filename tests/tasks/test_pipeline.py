@@ -11,10 +11,12 @@ from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
+from secure_my_spot.celery import app as celery_app
 from tasks.tasks import reservation_finish
 from tests.factories import ParkingSpotFactory
 from tests.payments.conftest import CARD_OK, stripe_payment_intents
@@ -201,6 +203,15 @@ def test_a_killed_worker_leaves_work_another_completes_once(celery_processes, lo
     assert_finished_once(localstripe, mailbox, reservation, driver.email)
 
 
+def broker_answers() -> bool:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1)
+    except (OSError, OperationalError):
+        return False
+    return True
+
+
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=60)  # noqa: S603, S607
 
@@ -219,6 +230,7 @@ def test_broker_restart_while_work_is_due_loses_nothing(celery_processes, locals
     finally:
         rabbitmqctl("start_app")
         rabbitmqctl("await_startup")
+        wait_until(broker_answers, timeout=30)
 
     reservation = wait_until(lambda: finished(reservation_id, mailbox, driver.email), timeout=60)
     assert_finished_once(localstripe, mailbox, reservation, driver.email)
