@@ -12,7 +12,6 @@ tests prove the database guard on its own.
 
 import hashlib
 import logging
-from collections.abc import Callable
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,10 +23,12 @@ from payments.models import StripeCustomer, StripeWebhookEvent
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import (
     reservation_activate,
+    reservation_lock,
     reservation_mark_paid,
     reservation_mark_payment_failed,
     reservation_send_confirmation_email,
 )
+from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ConflictError, NotFoundError
 from users.models import normalize_email
 
@@ -67,13 +68,6 @@ def customer_get_or_create(*, email: str) -> str:
     return customer_id
 
 
-def _lock_reservation(reservation_id: int) -> Reservation:
-    try:
-        return Reservation.objects.select_for_update().get(pk=reservation_id)
-    except Reservation.DoesNotExist as exc:
-        raise NotFoundError("Reservation not found.") from exc
-
-
 def _idempotency_key(reservation: Reservation, purpose: str) -> str:
     """Stable for one reservation, distinct across databases: a development database that is
     reset reuses ids, and Stripe keeps keys for 24 hours (per account, not per database)."""
@@ -88,7 +82,7 @@ def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
     confirm is always one this reservation knows. A cancelled one is replaced.
     """
     with transaction.atomic():
-        reservation = _lock_reservation(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.PENDING_PAYMENT:
             raise ConflictError(f"A reservation that is {reservation.status} takes no card.")
         if reservation.hold_expires_at <= timezone.now():
@@ -116,16 +110,10 @@ def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
     return setup_intent.client_secret
 
 
-def _email_after_commit(send: Callable[..., object], reservation_id: int) -> None:
-    """A mail server error is logged, not turned into a failed request or task: the change is
-    committed. A lambda, not a partial: Django logs a failed robust callback by __qualname__."""
-    transaction.on_commit(lambda: send(reservation_id=reservation_id), robust=True)
-
-
 def _send_confirmation_after_commit(reservation_id: int) -> None:
     """The send is claimed once per reservation, so scheduling it again never sends twice but
     retries one that failed."""
-    _email_after_commit(reservation_send_confirmation_email, reservation_id)
+    after_commit(reservation_send_confirmation_email, reservation_id=reservation_id)
 
 
 def payment_setup_confirm(*, reservation_id: int) -> Reservation:
@@ -136,7 +124,7 @@ def payment_setup_confirm(*, reservation_id: int) -> Reservation:
     stays cancelled: 409, and nothing will be charged.
     """
     with transaction.atomic():
-        reservation = _lock_reservation(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.ACTIVE:
             _send_confirmation_after_commit(reservation.pk)
             return reservation
@@ -171,7 +159,7 @@ def _fail(reservation: Reservation, *, code: str, payment_intent_id: str = "") -
         error_code=code,
         stripe_payment_intent_id=payment_intent_id,
     )
-    _email_after_commit(send_payment_failed_email, reservation.pk)
+    after_commit(send_payment_failed_email, reservation_id=reservation.pk)
     logger.info("Charge of reservation %s failed: %s", reservation.pk, code)
     return reservation
 
@@ -212,7 +200,7 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
     Raises PaymentProviderUnavailable (retry later) when Stripe cannot be reached.
     """
     with transaction.atomic():
-        reservation = _lock_reservation(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status in (S.PAID, S.PAYMENT_FAILED):
             return reservation
         if reservation.status != S.ENDED:
@@ -272,7 +260,7 @@ def payment_intent_reconcile(*, payment_intent_id: str) -> Reservation:
     if reservation_id is None:
         raise NotFoundError(f"No reservation for PaymentIntent {result.payment_intent_id}.")
     with transaction.atomic():
-        reservation = _lock_reservation(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         recorded = reservation.stripe_payment_intent_id
         if recorded and recorded != result.payment_intent_id:
             logger.error(

@@ -5,7 +5,6 @@ cannot deadlock each other. E-mails go out after commit, never while a lock is h
 failed e-mail is logged (robust on_commit) rather than failing a change already committed.
 """
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from reservations import emails
 from reservations.models import HOLDING_STATUSES, Reservation, ReservationStatus
 from reservations.pricing import amount_cents
 from reservations.selectors import reservation_owes_money
+from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from users.models import User, normalize_email
 
@@ -48,7 +48,8 @@ def _transition(reservation: Reservation, to: str) -> None:
     reservation.status = to
 
 
-def _lock(reservation_id: int) -> Reservation:
+def reservation_lock(*, reservation_id: int) -> Reservation:
+    """The reservation, locked until the transaction ends: every state change starts here."""
     reservation = Reservation.objects.select_for_update().filter(pk=reservation_id).first()
     if reservation is None:
         raise NotFoundError("Reservation not found.")
@@ -66,15 +67,6 @@ def _lock_spot(spot_id: int) -> ParkingSpot:
     if spot is None:
         raise NotFoundError("Parking spot not found.")
     return spot
-
-
-def _after_commit(func: Callable[..., object], **kwargs: object) -> None:
-    """Run `func(**kwargs)` once the transaction commits; a failure is logged, not raised.
-
-    A lambda rather than functools.partial: Django logs a failing robust callback by its
-    __qualname__, which a partial lacks (the logging itself would raise).
-    """
-    transaction.on_commit(lambda: func(**kwargs), robust=True)
 
 
 def _save_or_conflict(reservation: Reservation, **save_kwargs) -> None:
@@ -146,7 +138,7 @@ def reservation_create(
 def reservation_cancel(*, reservation_id: int) -> Reservation:
     """Cancel before payment: the spot is free at once and nothing is billed. Repeatable."""
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.CANCELLED:
             return reservation
         if reservation.status == S.ACTIVE:
@@ -170,7 +162,7 @@ def reservation_activate(
     so it may still become active.
     """
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.ACTIVE:
             _transition(reservation, S.ACTIVE)
             reservation.hold_expires_at = None
@@ -219,7 +211,7 @@ def reservation_end(*, reservation_id: int) -> Reservation:
     returned unchanged: a late or duplicated task may call this at any time.
     """
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.ACTIVE or reservation.end_time > timezone.now():
             return reservation
         _end_locked(reservation)
@@ -230,7 +222,7 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
     """Stop an active reservation now: the spot is free and the bill fixed at once; the
     charge and the e-mail follow on the workers."""
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.ACTIVE:
             if reservation.status == S.PENDING_PAYMENT:
                 raise ConflictError("This reservation is not paid for yet: cancel it instead.")
@@ -242,14 +234,14 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
         _end_locked(reservation)
         # Robust: the ending is committed, so a broker outage must not turn the answer into
         # a 500; the workers' sweep picks up every ended reservation that is not charged.
-        _after_commit(reservation_end_enqueue, reservation_id=reservation.pk)
+        after_commit(reservation_end_enqueue, reservation_id=reservation.pk)
     return reservation
 
 
 def reservation_expire_hold(*, reservation_id: int) -> bool:
     """Cancel one payment hold that ran out; False when it was paid or cancelled meanwhile."""
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.PENDING_PAYMENT or reservation.hold_expires_at > timezone.now():
             return False
         _transition(reservation, S.CANCELLED)
@@ -269,7 +261,7 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         return reservation_end_now(reservation_id=reservation_id)
     with transaction.atomic():
         spot = _lock_spot(reservation.spot_id)
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status not in HOLDING_STATUSES:
             raise ConflictError(f"A reservation that is {reservation.status} cannot change.")
         if reservation.end_time <= timezone.now():
@@ -288,7 +280,7 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         reservation.work_claimed_at = None
         _save_or_conflict(reservation, update_fields=["end_time", "work_claimed_at", "updated_at"])
         if reservation.status == S.ACTIVE:
-            _after_commit(reservation_send_amended_email, reservation_id=reservation.pk)
+            after_commit(reservation_send_amended_email, reservation_id=reservation.pk)
     return reservation
 
 
@@ -296,7 +288,7 @@ def reservation_mark_paid(
     *, reservation_id: int, stripe_payment_intent_id: str = ""
 ) -> Reservation:
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.PAID:
             return reservation
         _transition(reservation, S.PAID)
@@ -312,7 +304,7 @@ def reservation_mark_payment_failed(
 ) -> Reservation:
     """Record a failed charge; a repeat only updates the reason."""
     with transaction.atomic():
-        reservation = _lock(reservation_id)
+        reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.PAYMENT_FAILED:
             _transition(reservation, S.PAYMENT_FAILED)
         reservation.payment_error_code = error_code

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_end
+from secure_my_spot.db import after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def _claim(rows: QuerySet[Reservation], *, field: str, now: datetime) -> list[in
     return ids
 
 
-def _enqueue_each(task_name: str, ids: list[int], etas: dict[int, datetime]) -> None:
+def _enqueue_each(*, task_name: str, ids: list[int], etas: dict[int, datetime]) -> None:
     from tasks import tasks
 
     task = getattr(tasks, task_name)
@@ -95,12 +96,9 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
             ("reservation_send_reminder", remind, {}),
         )
         # Robust: a broker hiccup in one batch must not drop the others (reminders, claimed
-        # for good, would be lost); a lambda, since Django cannot log a failed partial.
+        # for good, would be lost).
         for task_name, ids, etas in batches:
-            transaction.on_commit(
-                lambda task_name=task_name, ids=ids, etas=etas: _enqueue_each(task_name, ids, etas),
-                robust=True,
-            )
+            after_commit(_enqueue_each, task_name=task_name, ids=ids, etas=etas)
     if finish or expire or remind:
         logger.info(
             "dispatched finish=%d expire=%d remind=%d", len(finish), len(expire), len(remind)

@@ -1,0 +1,15 @@
+"""Transaction helpers shared by the apps' services."""
+
+from collections.abc import Callable
+
+from django.db import transaction
+
+
+def after_commit(func: Callable[..., object], **kwargs: object) -> None:
+    """Run `func(**kwargs)` once the transaction commits; a failure is logged, not raised.
+
+    The change is committed by then, so a mail server or broker error must not turn it into a
+    failed request or task. A lambda rather than functools.partial: Django logs a failing
+    robust callback by its __qualname__, which a partial lacks (the logging itself raises).
+    """
+    transaction.on_commit(lambda: func(**kwargs), robust=True)
