@@ -36,9 +36,12 @@ $$;
 
 -- Record a change at `at`: bump the version when the answer changed now (`bump`), and keep
 -- next_change_at right: recomputed when the moment it names may be gone (`gone`) or passed.
+-- The row is locked first: the UPDATE, a statement of its own in this VOLATILE function,
+-- then sees every transaction that committed while this one waited for the lock.
 CREATE FUNCTION availability_touch(bump boolean, at timestamptz, gone tstzrange, upcoming timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM availability_availabilitystate WHERE id = 1 FOR UPDATE;
     UPDATE availability_availabilitystate SET
         version = version + bump::int,
         changed_at = CASE WHEN bump THEN at ELSE changed_at END,
