@@ -1,24 +1,29 @@
-# syntax=docker/dockerfile:1
-# One image for the API (gunicorn), the Celery worker and beat: the compose files choose the
-# command. The builder resolves nothing: it installs exactly the hashes in poetry.lock.
+# One image for the API (gunicorn), the Celery worker and beat, push and publisher: the compose
+# files choose the command. The builder resolves nothing: it installs exactly the hashes in
+# poetry.lock. No `# syntax=` line: it would make every BuildKit build fetch a frontend image.
 
-FROM python:3.11-slim-bookworm AS builder
+# Overridable so a mirror or a locally made base can stand in (`bin/containers`).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
 RUN pip install --no-cache-dir "poetry==2.5.1" "poetry-plugin-export==1.10.1"
-COPY pyproject.toml poetry.lock ./
+# pyproject.toml declares README.md as the project's readme: `poetry check` needs it.
+COPY pyproject.toml poetry.lock README.md ./
 # Main dependencies only: test tools stay out of the runtime image.
 RUN poetry check --lock \
     && poetry export --only main --format requirements.txt --output requirements.txt \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt
 
-FROM python:3.11-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    DJANGO_SETTINGS_MODULE=secure_my_spot.settings
+    DJANGO_SETTINGS_MODULE=secure_my_spot.settings \
+    PORT=8000
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /app app
 WORKDIR /app
@@ -32,8 +37,8 @@ RUN DEBUG=false SECRET_KEY=collectstatic-at-build-time-only \
     && chown -R app:app /app/staticfiles
 USER 10001:10001
 EXPOSE 8000
-# Sends the public host name and the proxy's scheme header so neither ALLOWED_HOSTS nor
-# SECURE_SSL_REDIRECT turns the probe away. Worker and beat override it in the compose files.
+# Probes /healthz on $PORT, the port this container serves (push sets 8001); worker and beat
+# override it in the compose files.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as u; host = os.environ.get('ALLOWED_HOSTS', 'localhost').split(',')[0].strip().lstrip('.'); u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': host, 'X-Forwarded-Proto': 'https'}), timeout=4)"]
-CMD ["sh", "-c", "exec gunicorn secure_my_spot.wsgi --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile - --forwarded-allow-ips='*'"]
+    CMD ["python", "/app/bin/healthcheck"]
+CMD ["sh", "-c", "exec gunicorn secure_my_spot.wsgi --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-3} --access-logfile - --forwarded-allow-ips='*'"]

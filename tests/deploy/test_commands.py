@@ -50,10 +50,13 @@ def succeeds(argv: list[str], env: dict[str, str], timeout: float = 20) -> bool:
 @pytest.mark.parametrize("compose", [DEV, DEPLOY], ids=["dev", "deploy"])
 def test_api_command_serves_and_passes_the_image_healthcheck(compose, tmp_path, collected_static):
     port = free_port()
-    env = production_env(STATIC_ROOT=str(collected_static), ALLOWED_HOSTS="api.example.com")
+    env = production_env(
+        STATIC_ROOT=str(collected_static), ALLOWED_HOSTS="api.example.com", PORT=str(port)
+    )
     argv = service_command(compose, "api", env)
     argv = [part.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for part in argv]
-    probe = [part.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for part in image_healthcheck()]
+    # The image's probe reads the port the container serves from PORT.
+    probe = [part.replace("/app/", f"{REPO}/") for part in image_healthcheck()]
     with running(argv, env, tmp_path / "gunicorn.log") as process:
         wait_until(lambda: succeeds(probe, env), 30, "the image's HEALTHCHECK", process)
         # Production settings are on: plain HTTP without the proxy's header is redirected.

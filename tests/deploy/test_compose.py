@@ -20,7 +20,14 @@ STABLE_COMMANDS = {
     " --forwarded-allow-ips=*",
     "worker": "celery -A secure_my_spot worker -l INFO --concurrency 2",
     "beat": "celery -A secure_my_spot beat -l INFO --schedule /tmp/celerybeat-schedule",
-    "migrate": "python manage.py migrate --no-input",
+}
+MIGRATE = {
+    "docker-compose.deploy.yml": "python manage.py migrate --no-input",
+    # The dev stack also seeds demo spots while the map is empty, as `make run` does.
+    "docker-compose.dev.yml": [
+        *("sh", "-c"),
+        "python manage.py migrate --no-input && python manage.py seed_demo_spots",
+    ],
 }
 
 
@@ -50,7 +57,8 @@ def test_schema_rejects_what_compose_rejects():
 @pytest.mark.parametrize("name", FILES)
 def test_api_worker_and_beat_share_one_definition(name):
     services = compose_file(name)["services"]
-    shared = {"build", "image", "environment", "volumes"}
+    shared = {"build", "image", "environment", "volumes"} & services["api"].keys()
+    assert {"build", "image", "environment"} <= shared
     for key in shared:
         values = [services[service][key] for service in APP_SERVICES]
         # YAML merge keys hand every service the very same object from `x-app: &app`.
@@ -61,12 +69,12 @@ def test_api_worker_and_beat_share_one_definition(name):
 def test_services_run_the_stable_commands(name):
     compose = compose_file(name)
     env = {}  # WEB_CONCURRENCY and CELERY_CONCURRENCY unset: the documented defaults
-    for service, expected in STABLE_COMMANDS.items():
+    for service, expected in {**STABLE_COMMANDS, "migrate": MIGRATE[name]}.items():
         argv = service_command(compose, service, env)
         if service == "api" and name == "docker-compose.dev.yml":
             assert argv[-1] == "--reload"
             argv = argv[:-1]
-        assert argv == expected.split(), service
+        assert argv == (expected if isinstance(expected, list) else expected.split()), service
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -104,7 +112,7 @@ def test_deploy_restarts_long_running_services_and_backing_services_come_from_en
     images = " ".join(spec.get("image", "") for spec in services.values())
     for engine in ("postgres", "rabbitmq", "redis"):
         assert engine not in images
-    assert services["api"]["env_file"] == ".env"
+    assert interpolate(services["api"]["env_file"], {}) == ".env"
     assert services["api"]["environment"]["DEBUG"] == "false"
 
 
@@ -113,3 +121,23 @@ def test_deploy_requires_a_domain():
     with pytest.raises(KeyError, match="DOMAIN"):
         interpolate(nginx["environment"]["DOMAIN"], {})
     assert interpolate(nginx["environment"]["DOMAIN"], {"DOMAIN": "example.com"}) == "example.com"
+
+
+def test_deploy_fills_the_static_volume_from_one_container_at_a_time():
+    """Two containers seeding one new named volume at once can fail the first `up`: only the
+    `static` service writes it, and nginx (read-only) starts after it has finished."""
+    services = compose_file("docker-compose.deploy.yml")["services"]
+    mounts = {
+        service: [v.split(":")[1] for v in spec.get("volumes", []) if v.startswith("static:")]
+        for service, spec in services.items()
+    }
+    assert {service: paths for service, paths in mounts.items() if paths} == {
+        "static": ["/app/staticfiles"],
+        "nginx": ["/var/www/static"],
+    }
+    assert "static:/var/www/static:ro" in services["nginx"]["volumes"]
+    api = services["nginx"]["depends_on"]["api"]["condition"]
+    assert api == "service_healthy"
+    assert services["api"]["depends_on"]["static"] == {
+        "condition": "service_completed_successfully"
+    }
