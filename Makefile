@@ -8,11 +8,12 @@ POETRY := $(TOOLS)/bin/poetry
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test images lint format bench clean
 
 help:
 	@echo "make run    install, create and migrate the database, serve on http://$(HOST):$(PORT)"
 	@echo "make test   install, lint and run the whole suite with coverage"
+	@echo "make images build the images and run both compose stacks end to end (Docker)"
 	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers, live map"
 
 # Poetry (isolated in .tools) owns the dependency set; the locked set is exported and
@@ -45,6 +46,11 @@ test: lint
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
+
+# Starts a Docker engine if none answers (Debian's docker.io, host network), makes any missing
+# base image from Debian packages, builds both images and runs tests/containers.
+images: install
+	bin/containers
 
 # Loopback only, bounded; each script's docstring says what it measures. Needs wrk (Debian).
 bench: install

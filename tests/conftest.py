@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 
-pytest_plugins = ["tests.localstripe", "tests.workers"]
+pytest_plugins = ["tests.browser", "tests.localstripe", "tests.workers"]
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -47,9 +47,10 @@ def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: in
 class LocalStripe:
     """One localstripe process; `stopped()` takes it away and brings it back with its data."""
 
-    def __init__(self) -> None:
+    def __init__(self, base_url: str | None = None) -> None:
+        """A server of our own on a free port, or the client of one that runs elsewhere."""
         self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = base_url or f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen | None = None
         self._saved_state: bytes | None = None
 

@@ -9,48 +9,18 @@ nginx/templates with a self-signed certificate, and headless Chromium signs in a
 import gzip
 import subprocess
 
-import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.deploy.conftest import REPO, request, require
+from tests.browser import admin_sign_in, open_page
+from tests.deploy.conftest import REPO, request
 from tests.factories import UserFactory
 from users.models import User
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOT = REPO / "var" / "screenshots" / "admin.png"
 ADMIN_EMAIL = "operator@example.com"
 ADMIN_PASSWORD = "a-long-operator-passphrase-42"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--ignore-certificate-errors",
-    "--window-size=1280,900",
-]
-
-
-@pytest.fixture
-def browser(tmp_path):
-    require(CHROMIUM, CHROMEDRIVER)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def create_superuser(env: dict[str, str]) -> None:
@@ -63,12 +33,6 @@ def create_superuser(env: dict[str, str]) -> None:
         capture_output=True,
         timeout=60,
     )
-
-
-def open_page(driver, url: str, title: str) -> None:
-    driver.get(url)
-    WebDriverWait(driver, 15).until(expected_conditions.title_contains(title))
-    assert "ERR_TOO_MANY_REDIRECTS" not in driver.page_source
 
 
 def test_proxy_tells_django_the_request_was_https(proxy_stack):
@@ -112,13 +76,7 @@ def test_admin_login_list_and_save_over_https(proxy_stack, browser):
     member = UserFactory(email="member@example.com")
     base = f"https://localhost:{proxy_stack['https_port']}"
 
-    open_page(browser, f"{base}/admin/", "Log in")
-    assert browser.current_url == f"{base}/admin/login/?next=/admin/"
-    browser.find_element(By.ID, "id_username").send_keys(ADMIN_EMAIL)
-    browser.find_element(By.ID, "id_password").send_keys(ADMIN_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(browser, 15).until(expected_conditions.title_contains("Site administration"))
-    assert browser.current_url == f"{base}/admin/"
+    admin_sign_in(browser, base, ADMIN_EMAIL, ADMIN_PASSWORD)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))
     print(f"\nadmin screenshot: {SCREENSHOT}")  # noqa: T201 - where to look at it
