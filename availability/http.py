@@ -15,8 +15,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, quote_etag
 
-from availability.selectors import availability_body_cached, availability_version_get
-from availability.types import Version
+from availability.selectors import (
+    availability_body_cached,
+    availability_search_body,
+    availability_version_get,
+)
+from availability.types import CoveredSearch, Version
 
 CACHE_CONTROL = "public, no-cache"
 
@@ -29,10 +33,15 @@ def _validators(response: HttpResponse, *, etag: str, version: Version) -> HttpR
 
 
 def conditional_json(
-    request: HttpRequest, *, variant: str, build: Callable[[], bytes | str]
+    request: HttpRequest,
+    *,
+    variant: str,
+    build: Callable[[], bytes | str] | None = None,
+    search: CoveredSearch | None = None,
 ) -> HttpResponse:
     """A 304 when the client's copy of this variant (normalised parameters) is current;
-    otherwise the variant's body for this version, built once and shared by every worker.
+    otherwise the variant's body for this version: the all-spots body `build` makes, built
+    once and shared by every worker, or a `search` trimmed from its shared cover.
 
     nginx's gzip turns the ETag weak (W/"..."); If-None-Match compares weakly, so the
     client's weak copy still matches.
@@ -45,11 +54,14 @@ def conditional_json(
     not_modified = get_conditional_response(request, etag=etag)
     if not_modified is not None:
         return _validators(not_modified, etag=etag, version=version)
-    timeout = (
-        settings.AVAILABILITY_SEARCH_TTL_SECONDS
-        if variant
-        else settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS
-    )
-    body = availability_body_cached(version=version, tag=tag, build=build, timeout=timeout)
+    if search is not None:
+        body = availability_search_body(version=version, tag=tag, search=search)
+    else:
+        body = availability_body_cached(
+            version=version,
+            tag=tag,
+            build=build,
+            timeout=settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS,
+        )
     response = HttpResponse(body, content_type="application/json")
     return _validators(response, etag=etag, version=version)

@@ -1,13 +1,14 @@
 import logging
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from availability.services import availability_version_advance
-from availability.types import Version
+from availability.types import CoveredSearch, Version
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import parking_spot_list_available
 from reservations.models import Reservation
@@ -21,9 +22,13 @@ FROM availability_availabilitystate WHERE id = 1
 logger = logging.getLogger(__name__)
 
 # The bodies this process built or fetched for the newest version it has seen, so a warm
-# poll does not even go to Redis. Bounded: each variant (viewport, search) is an entry.
+# poll does not even go to Redis. Bounded: each variant (viewport, search) is an entry, and
+# a city-wide answer is megabytes.
 _latest_bodies: dict[str, bytes] = {}
 LATEST_BODIES_MAX = 64
+LATEST_BODIES_MAX_BYTES = 32 * 1024 * 1024
+# Bytes of search covers stored in the current window (one search TTL long).
+SEARCH_BUDGET_KEY = "availability:search-bytes"
 
 
 def availability_version_get() -> Version:
@@ -59,18 +64,74 @@ def availability_body_cached(
         logger.warning("availability cache unreachable; building the body uncached")
         return build()
     if body is None:
-        built = build()
-        body = built.encode() if isinstance(built, str) else built
+        body = _encoded(build())
         try:
             cache.set(key, body, timeout=timeout)
         except RedisError:
             logger.warning("availability cache unreachable; body not shared")
-    if len(_latest_bodies) >= LATEST_BODIES_MAX or any(
-        known.split("-")[0] != str(version.number) for known in _latest_bodies
+    _remember(version=version, tag=tag, body=body)
+    return body
+
+
+def availability_search_body(*, version: Version, tag: str, search: CoveredSearch) -> bytes:
+    """A search's body for ETag `tag` of `version`, trimmed from its cover.
+
+    The cover, not the answer, is shared through Redis: nearby polls (a centre within the
+    same grid cell, a viewport within the same cells) share one entry, and what Redis holds
+    for searches is bounded by AVAILABILITY_SEARCH_CACHE_BYTES however many distinct
+    questions arrive.
+    """
+    if connection.in_atomic_block:  # see availability_body_cached
+        return search.trim(_encoded(search.cover()))
+    body = _latest_bodies.get(tag)
+    if body is None:
+        body = search.trim(_search_cover(version=version, search=search))
+        _remember(version=version, tag=tag, body=body)
+    return body
+
+
+def _search_cover(*, version: Version, search: CoveredSearch) -> bytes:
+    key = f"availability:cover:{version.number}:{search.key}"
+    try:
+        cover = cache.get(key)
+    except RedisError:
+        logger.warning("availability cache unreachable; building the search uncached")
+        return _encoded(search.cover())
+    if cover is None:
+        cover = _encoded(search.cover())
+        try:
+            if _search_budget_allows(size=len(cover)):
+                cache.set(key, cover, timeout=settings.AVAILABILITY_SEARCH_TTL_SECONDS)
+        except RedisError:
+            logger.warning("availability cache unreachable; search cover not shared")
+    return cover
+
+
+def _search_budget_allows(*, size: int) -> bool:
+    """Whether `size` more bytes of covers fit this window's budget, counted in Redis for
+    every worker. A window lasts one search TTL, so each cover is gone by the end of the
+    window after its own: Redis holds at most twice the budget of covers."""
+    cache.add(SEARCH_BUDGET_KEY, 0, timeout=settings.AVAILABILITY_SEARCH_TTL_SECONDS)
+    try:
+        spent = cache.incr(SEARCH_BUDGET_KEY, size)
+    except ValueError:  # the window ended between the two calls: the next search opens one
+        return False
+    return spent <= settings.AVAILABILITY_SEARCH_CACHE_BYTES
+
+
+def _encoded(body: bytes | str) -> bytes:
+    return body.encode() if isinstance(body, str) else body
+
+
+def _remember(*, version: Version, tag: str, body: bytes) -> None:
+    """Keep `body` in this process's memory, dropping everything of older versions first."""
+    if (
+        len(_latest_bodies) >= LATEST_BODIES_MAX
+        or sum(map(len, _latest_bodies.values())) + len(body) > LATEST_BODIES_MAX_BYTES
+        or any(known.split("-")[0] != str(version.number) for known in _latest_bodies)
     ):
         _latest_bodies.clear()
     _latest_bodies[tag] = body
-    return body
 
 
 def spot_ids_held_now() -> set[int]:

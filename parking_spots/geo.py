@@ -98,10 +98,11 @@ class BBox:
 
 
 def central_angle(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Haversine angle in radians, as CentralAngle computes it in SQL."""
+    """Haversine angle in radians from (lat1, lng1) to a spot at (lat2, lng2), operation for
+    operation as CentralAngle computes it in SQL, so both agree to the last bit."""
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
     half_dphi = (phi2 - phi1) / 2
-    half_dlambda = math.radians(lng2 - lng1) / 2
+    half_dlambda = (math.radians(lng2) - math.radians(lng1)) / 2
     h = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
     return 2 * math.asin(min(1.0, math.sqrt(h)))
 
@@ -170,3 +171,62 @@ class CentralAngle(Func):
         here_lat = math.radians(self.lat)
         params = [*lat_params, here_lat, math.cos(here_lat), *lat_params, *lng_params]
         return sql, [*params, math.radians(self.lng)]
+
+
+# Covering searches: nearby questions share one answer (cached), trimmed to each exactly.
+
+
+def _grid_below(value: float, grid: float) -> int:
+    """The largest multiple of `grid` not above `value`, as its index."""
+    index = math.floor(value / grid)
+    return index - 1 if index * grid > value else index
+
+
+def _grid_above(value: float, grid: float) -> int:
+    index = math.ceil(value / grid)
+    return index + 1 if index * grid < value else index
+
+
+def bbox_covering(bbox: BBox, *, grid: float) -> tuple[str, BBox]:
+    """`bbox` widened outward to the grid (degrees), and a key naming the widened box."""
+    south, west = _grid_below(bbox.south, grid), _grid_below(bbox.west, grid)
+    north, east = _grid_above(bbox.north, grid), _grid_above(bbox.east, grid)
+    cover = BBox(
+        south=max(-90.0, south * grid),
+        west=max(-180.0, west * grid),
+        north=min(90.0, north * grid),
+        east=min(180.0, east * grid),
+    )
+    return f"bbox:{grid!r}:{south}:{west}:{north}:{east}", cover
+
+
+@dataclass(frozen=True)
+class CircleCovering:
+    """A circle around a grid point holding every point within `dist` of the asked centre."""
+
+    key: str
+    lat: float
+    lng: float
+    dist_km: float
+
+
+def circle_covering(
+    *, lat: float, lng: float, dist: float, unit: Unit, grid: float, step_km: float
+) -> CircleCovering:
+    """The centre snapped to the nearest grid point (degrees), the radius grown by the
+    furthest a centre of that cell can lie from it and rounded up to `step_km`.
+
+    A centre within half a cell of the grid point is within radians(grid) of it (along the
+    meridian, then the parallel: both at most half a cell, and a great circle is no longer),
+    so the covering circle holds the asked one whole (triangle inequality); 1e-9 radians
+    more absorbs float rounding, as the index box's margin does.
+    """
+    row, column = round(lat / grid), round(lng / grid)
+    reach = dist / unit.earth_radius + math.radians(grid) + 1e-9
+    steps = math.ceil(reach * EARTH_RADIUS_KM / step_km)
+    return CircleCovering(
+        key=f"near:{grid!r}:{step_km!r}:{row}:{column}:{steps}",
+        lat=min(90.0, max(-90.0, row * grid)),
+        lng=min(180.0, max(-180.0, column * grid)),
+        dist_km=steps * step_km,
+    )

@@ -2,6 +2,7 @@ import math
 from collections.abc import Mapping
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet, TextField, Value
@@ -16,13 +17,23 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from availability.http import conditional_json
-from parking_spots.geo import UNIT_ALIASES, BBox
+from availability.types import CoveredSearch
+from parking_spots.geo import (
+    UNIT_ALIASES,
+    BBox,
+    Circle,
+    Unit,
+    bbox_covering,
+    central_angle,
+    circle_covering,
+)
 from parking_spots.models import ParkingSpot
 from parking_spots.selectors import (
     parking_spot_list_available,
     parking_spot_list_available_in,
     parking_spot_list_available_near,
 )
+from parking_spots.throttles import SpotRateThrottle
 from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
 
 # The largest search radius; a map view wider than this asks for more than a screen shows.
@@ -170,12 +181,70 @@ def spots_json(spots: QuerySet[ParkingSpot], *annotations: str) -> str:
         return cursor.fetchone()[0]
 
 
+def spots_in(cover: bytes, *, bbox: BBox) -> bytes:
+    """The spots of `cover` (id order) that lie in `bbox`: PostgreSQL's `point <@ box` is an
+    exact comparison of the same doubles, so the answer is the viewport query's own."""
+    spots = orjson.loads(cover)
+    return orjson.dumps(
+        [spot for spot in spots if bbox.contains(float(spot["lat"]), float(spot["lng"]))]
+    )
+
+
+def spots_near(
+    cover: bytes, *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None
+) -> bytes:
+    """The spots of `cover` within `dist` of the centre, nearest first, with `distance`: the
+    radius query's own answer (geo.central_angle repeats its SQL operation for operation)."""
+    angle = Circle.around(lat=lat, lng=lng, dist=dist, unit=unit).angle
+    found = []
+    for spot in orjson.loads(cover):
+        spot_angle = central_angle(lat, lng, float(spot["lat"]), float(spot["lng"]))
+        if spot_angle <= angle:
+            found.append((spot_angle * unit.earth_radius, spot["id"], spot))
+    found.sort(key=lambda item: item[:2])
+    return orjson.dumps([{**spot, "distance": distance} for distance, _, spot in found[:limit]])
+
+
+def search_in(*, bbox: BBox) -> CoveredSearch:
+    """A viewport, answered from the grid-aligned viewport around it."""
+    key, cover = bbox_covering(bbox, grid=settings.AVAILABILITY_SEARCH_GRID_DEGREES)
+    return CoveredSearch(
+        key=key,
+        cover=lambda: spots_json(parking_spot_list_available_in(bbox=cover)),
+        trim=lambda body: spots_in(body, bbox=bbox),
+    )
+
+
+def search_near(
+    *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None
+) -> CoveredSearch:
+    """A radius search, answered from the covering circle around the nearest grid point."""
+    cover = circle_covering(
+        lat=lat,
+        lng=lng,
+        dist=dist,
+        unit=unit,
+        grid=settings.AVAILABILITY_SEARCH_GRID_DEGREES,
+        step_km=settings.AVAILABILITY_SEARCH_STEP_KM,
+    )
+    return CoveredSearch(
+        key=cover.key,
+        cover=lambda: spots_json(
+            parking_spot_list_available_near(
+                lat=cover.lat, lng=cover.lng, dist=cover.dist_km, unit=Unit.KM
+            ).order_by("id")
+        ),
+        trim=lambda body: spots_near(body, lat=lat, lng=lng, dist=dist, unit=unit, limit=limit),
+    )
+
+
 class AvailableParkingSpotListApi(APIView):
     """Every available spot, or those in a viewport; conditional (ETag) for pollers."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
     content_negotiation_class = JSONOnlyNegotiation
+    throttle_classes = [SpotRateThrottle]
 
     class InputSerializer(serializers.Serializer):
         bbox = BBoxField(required=False)
@@ -197,12 +266,8 @@ class AvailableParkingSpotListApi(APIView):
                 build=spots_snapshot_json,
             )
         bbox = query["bbox"]
-        return conditional_json(
-            request,
-            variant=f"bbox={bbox!r}",
-            # Built only after the version is read, so the answer is never older than it.
-            build=lambda: spots_json(parking_spot_list_available_in(bbox=bbox)),
-        )
+        # Built only after the version is read, so the answer is never older than it.
+        return conditional_json(request, variant=f"bbox={bbox!r}", search=search_in(bbox=bbox))
 
 
 class AvailableParkingSpotFilterApi(APIView):
@@ -211,6 +276,7 @@ class AvailableParkingSpotFilterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
     content_negotiation_class = JSONOnlyNegotiation
+    throttle_classes = [SpotRateThrottle]
 
     class InputSerializer(serializers.Serializer):
         lat = FiniteFloatField(min_value=-90, max_value=90)
@@ -267,7 +333,5 @@ class AvailableParkingSpotFilterApi(APIView):
             "limit": query.get("limit"),
         }
         return conditional_json(
-            request,
-            variant=f"near={sorted(near.items())!r}",
-            build=lambda: spots_json(parking_spot_list_available_near(**near), "distance"),
+            request, variant=f"near={sorted(near.items())!r}", search=search_near(**near)
         )

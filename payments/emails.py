@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from reservations.emails import format_local_time
+from reservations.emails import format_local_time, manage_url
 from reservations.models import Reservation
 from reservations.pricing import format_dollars
 from secure_my_spot.mail import send_templated
@@ -28,6 +28,7 @@ def send_payment_failed_email(*, reservation_id: int) -> None:
         "amount": format_dollars(reservation.amount_cents or 0),
         "end": format_local_time(reservation.ended_at or reservation.end_time),
         "reason": REASONS.get(reservation.payment_error_code, DECLINED),
+        "manage_url": manage_url(reservation),
     }
     send_templated(
         template="payments/email/payment_failed",

@@ -1,5 +1,7 @@
 """What can go wrong with a payment, in the project's own terms: callers never see `stripe`."""
 
+from secure_my_spot.exceptions import ConflictError
+
 
 class PaymentError(Exception):
     """Base of every payment failure."""
@@ -35,3 +37,8 @@ class PaymentProviderError(PaymentError):
 
 class InvalidWebhook(PaymentError):
     """A webhook whose signature does not verify or whose body is not a Stripe event."""
+
+
+class UntrustedStripeObject(ConflictError):
+    """A Stripe object that is not what it claims to settle: another deployment's, another
+    customer's, another amount. Logged and ignored; as an answer to a client, a 409."""

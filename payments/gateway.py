@@ -48,6 +48,7 @@ class SetupIntentInfo:
 class ChargeResult:
     payment_intent_id: str
     status: str
+    customer_id: str | None
     amount_cents: int
     currency: str
     metadata: dict[str, str]
@@ -173,6 +174,7 @@ def _charge_result(payment_intent: stripe.PaymentIntent) -> ChargeResult:
     return ChargeResult(
         payment_intent_id=payment_intent.id,
         status=payment_intent.status,
+        customer_id=payment_intent.customer,
         amount_cents=payment_intent.amount,
         currency=payment_intent.currency,
         metadata=_plain(payment_intent.metadata),

@@ -8,17 +8,23 @@ slow Stripe therefore makes those callers wait, up to the gateway's timeout and 
 reservation's calls are rare, so that is the price of exactly once. Stripe's idempotency keys
 are the second guard, for a response lost on the way back; localstripe ignores them, so the
 tests prove the database guard on its own.
+
+Whatever comes back from Stripe by a webhook is checked against what it claims to settle
+before anything changes: the metadata's deployment tag and reservation, the customer, and
+for a payment the amount, currency and recorded id. One Stripe account may serve several
+deployments, and anyone can create a PaymentIntent that names someone else's reservation.
 """
 
 import hashlib
 import logging
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from payments import gateway
 from payments.emails import send_payment_failed_email
-from payments.exceptions import CardDeclined
+from payments.exceptions import CardDeclined, UntrustedStripeObject
 from payments.models import StripeCustomer, StripeWebhookEvent
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import (
@@ -74,6 +80,42 @@ def _idempotency_key(reservation: Reservation, purpose: str) -> str:
     return f"reservation-{reservation.pk}-{reservation.created_at.timestamp():.6f}-{purpose}"
 
 
+def payment_metadata(*, reservation: Reservation) -> dict[str, str]:
+    """What Stripe keeps with the objects made for a reservation: its public id (the integer
+    key stays internal) and this deployment's tag, which the webhooks check."""
+    return {"reservation": reservation.public_id, "deployment": settings.DEPLOYMENT_TAG}
+
+
+def _untrusted_reason(
+    reservation: Reservation, *, metadata: dict[str, str], customer_id: str | None
+) -> str:
+    """Why a Stripe object cannot act on `reservation`; empty when it can."""
+    if metadata.get("deployment") != settings.DEPLOYMENT_TAG:
+        return "its metadata names another deployment"
+    if metadata.get("reservation") != reservation.public_id:
+        return "its metadata names another reservation"
+    if not customer_id or customer_id != reservation.stripe_customer_id:
+        return f"its customer {customer_id} is not the reservation's"
+    return ""
+
+
+def _payment_intent_untrusted_reason(reservation: Reservation, result: gateway.ChargeResult) -> str:
+    reason = _untrusted_reason(
+        reservation, metadata=result.metadata, customer_id=result.customer_id
+    )
+    if reason:
+        return reason
+    if result.amount_cents != reservation.amount_cents or result.currency != gateway.CURRENCY:
+        return (
+            f"it is for {result.amount_cents} {result.currency}, the bill is "
+            f"{reservation.amount_cents} {gateway.CURRENCY}"
+        )
+    recorded = reservation.stripe_payment_intent_id
+    if recorded and recorded != result.payment_intent_id:
+        return f"the reservation recorded PaymentIntent {recorded}: left for an operator"
+    return ""
+
+
 def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
     """The client secret of the reservation's SetupIntent, created on the first call.
 
@@ -97,7 +139,7 @@ def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
         )
         setup_intent = gateway.setup_intent_create(
             customer_id=customer_id,
-            metadata={"reservation_id": str(reservation.pk)},
+            metadata=payment_metadata(reservation=reservation),
             idempotency_key=_idempotency_key(
                 reservation, f"setup-intent-after-{previous or 'none'}"
             ),
@@ -121,7 +163,8 @@ def payment_setup_confirm(*, reservation_id: int) -> Reservation:
 
     Used by the confirm routes and the `setup_intent.succeeded` webhook, in any order and any
     number of times. A hold that ran out and was cancelled (its spot given to someone else)
-    stays cancelled: 409, and nothing will be charged.
+    stays cancelled: 409, and nothing will be charged. So is a SetupIntent that is not this
+    reservation's (UntrustedStripeObject).
     """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
@@ -135,6 +178,13 @@ def payment_setup_confirm(*, reservation_id: int) -> Reservation:
         setup_intent = gateway.setup_intent_retrieve(
             setup_intent_id=reservation.stripe_setup_intent_id
         )
+        reason = _untrusted_reason(
+            reservation, metadata=setup_intent.metadata, customer_id=setup_intent.customer_id
+        )
+        if reason:
+            raise UntrustedStripeObject(
+                f"SetupIntent {setup_intent.id} cannot confirm this reservation: {reason}."
+            )
         if not setup_intent.succeeded:
             raise ConflictError(
                 f"The card is not set up yet (Stripe says {setup_intent.status}).",
@@ -220,7 +270,7 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
                 customer_id=reservation.stripe_customer_id,
                 payment_method_id=reservation.stripe_payment_method_id,
                 amount_cents=reservation.amount_cents,
-                metadata={"reservation_id": str(reservation.pk)},
+                metadata=payment_metadata(reservation=reservation),
                 idempotency_key=_idempotency_key(reservation, f"charge-{attempt}"),
             )
         except CardDeclined as declined:
@@ -239,21 +289,22 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
         return _settle(reservation, result)
 
 
-def _reservation_id_in(metadata: dict[str, str]) -> int | None:
-    value = metadata.get("reservation_id", "")
-    return int(value) if value.isdigit() and len(value) <= 18 else None
-
-
 def payment_intent_reconcile(*, payment_intent_id: str) -> Reservation:
     """Settle the reservation of a PaymentIntent as Stripe reports it now (for webhooks).
 
-    The reservation comes from the recorded id or, for a PaymentIntent whose charge never
-    committed (a crash after Stripe answered), from the metadata it was created with; that
-    PaymentIntent is then recorded, so the next charge call reuses it instead of charging.
+    The reservation is the one the metadata names, and only a PaymentIntent this deployment
+    made for its bill counts (UntrustedStripeObject otherwise, changing nothing). One whose
+    charge never committed (a crash after Stripe answered) is then recorded, so the next
+    charge call reuses it instead of charging.
     """
     result = gateway.payment_intent_retrieve(payment_intent_id=payment_intent_id)
-    reservation_id = _reservation_id_in(result.metadata) or (
-        Reservation.objects.filter(stripe_payment_intent_id=result.payment_intent_id)
+    if result.metadata.get("deployment") != settings.DEPLOYMENT_TAG:
+        raise UntrustedStripeObject(
+            f"PaymentIntent {result.payment_intent_id} is ignored: "
+            "its metadata names another deployment."
+        )
+    reservation_id = (
+        Reservation.objects.filter(public_id=result.metadata.get("reservation", ""))
         .values_list("pk", flat=True)
         .first()
     )
@@ -261,16 +312,13 @@ def payment_intent_reconcile(*, payment_intent_id: str) -> Reservation:
         raise NotFoundError(f"No reservation for PaymentIntent {result.payment_intent_id}.")
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
-        recorded = reservation.stripe_payment_intent_id
-        if recorded and recorded != result.payment_intent_id:
-            logger.error(
-                "PaymentIntent %s names reservation %s, which recorded %s: left for an operator",
-                result.payment_intent_id,
-                reservation.pk,
-                recorded,
+        reason = _payment_intent_untrusted_reason(reservation, result)
+        if reason:
+            raise UntrustedStripeObject(
+                f"PaymentIntent {result.payment_intent_id} is ignored for reservation "
+                f"{reservation.pk}: {reason}."
             )
-            return reservation
-        if not recorded and reservation.status == S.ENDED:
+        if not reservation.stripe_payment_intent_id and reservation.status == S.ENDED:
             reservation.stripe_payment_intent_id = result.payment_intent_id
             reservation.save(update_fields=["stripe_payment_intent_id", "updated_at"])
         return _settle(reservation, result)
@@ -306,8 +354,10 @@ def payment_webhook_receive(*, payload: bytes, signature: str) -> bool:
     The event's row is inserted in the transaction that acts on it: a concurrent delivery of
     the same event waits on the unique index and then sees it handled, and a failure that
     should make Stripe retry (Stripe unreachable) rolls the row back with everything else.
-    The payload is only trusted for the object's id; its state is fetched from Stripe again.
-    A reservation that is not found or not in a state for the event is logged and done.
+    The payload is only trusted for the object's id; its state is fetched from Stripe again
+    and checked against the reservation it claims. An object that is not this deployment's
+    or does not match, or a reservation that is not found or not in a state for the event,
+    is logged (WARNING, with the reason) and done: Stripe gets its 2xx and nothing changes.
     """
     event = gateway.webhook_event_construct(payload=payload, signature=signature)
     with transaction.atomic():

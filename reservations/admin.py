@@ -24,7 +24,8 @@ class ReservationAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", ("start_time", admin.DateFieldListFilter), "created_at")
     date_hierarchy = "start_time"
-    search_fields = ("email", "=spot__id", "spot__street", "spot__meter_number")
+    # `=public_id`: the reservation id a driver quotes from an e-mail or the app.
+    search_fields = ("email", "=public_id", "=spot__id", "spot__street", "spot__meter_number")
     list_select_related = ("spot", "user")
     actions = ["end_now"]
 

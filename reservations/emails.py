@@ -1,10 +1,15 @@
-"""Reservation e-mails: plain text and HTML, New York times with the zone, dollars."""
+"""Reservation e-mails: plain text and HTML, New York times with the zone, dollars.
+
+A guest's e-mails carry the signed link that manages the reservation; an account's do not
+(its owner signs in).
+"""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from reservations.links import reservation_link_url
 from reservations.models import Reservation
 from reservations.pricing import format_dollars
 from secure_my_spot.mail import send_templated
@@ -23,6 +28,11 @@ def format_local_time(moment: datetime) -> str:
     return local.strftime("%a %b %d %Y, %I:%M %p %Z")
 
 
+def manage_url(reservation: Reservation) -> str:
+    """The guest's signed manage link; empty for an account's reservation."""
+    return reservation_link_url(reservation=reservation) if reservation.user_id is None else ""
+
+
 def send_reservation_email(*, kind: str, reservation: Reservation) -> None:
     spot = reservation.spot
     context = {
@@ -32,6 +42,7 @@ def send_reservation_email(*, kind: str, reservation: Reservation) -> None:
         "end": format_local_time(reservation.ended_at or reservation.end_time),
         "rate": f"${reservation.rate:.2f}",
         "amount": format_dollars(reservation.amount_cents or 0),
+        "manage_url": manage_url(reservation),
     }
     send_templated(
         template=f"reservations/email/{kind}",

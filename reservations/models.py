@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
@@ -31,6 +33,11 @@ BILLED_STATUSES = (
 )
 
 
+def new_public_id() -> str:
+    """128 random bits, URL-safe (22 characters): a reservation's id as clients see it."""
+    return secrets.token_urlsafe(16)
+
+
 class Reservation(models.Model):
     """A person's claim on one spot for [start_time, end_time), and its bill.
 
@@ -44,6 +51,15 @@ class Reservation(models.Model):
 
     Status = ReservationStatus
 
+    public_id = models.CharField(
+        "public id",
+        max_length=32,
+        unique=True,
+        default=new_public_id,
+        editable=False,
+        help_text="The id every public route and answer uses; the integer key stays internal, "
+        "so no reservation can be found by counting.",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -88,6 +104,10 @@ class Reservation(models.Model):
         blank=True,
         editable=False,
         help_text="When the workers last queued this reservation's due work.",
+    )
+
+    client_address = models.GenericIPAddressField(
+        null=True, blank=True, help_text="Booking client's address, for per-address hold caps"
     )
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -48,18 +48,19 @@ def reservation_list_past(*, user: User) -> QuerySet[Reservation]:
     return Reservation.objects.filter(user=user, status__in=BILLED_STATUSES)
 
 
-def reservation_get_for_user(*, reservation_id: int, user: User) -> Reservation:
+def reservation_get_for_user(*, public_id: str, user: User) -> Reservation:
     """Someone else's reservation is a 404, so ids reveal nothing."""
-    reservation = Reservation.objects.filter(pk=reservation_id, user=user).first()
+    reservation = Reservation.objects.filter(public_id=public_id, user=user).first()
     if reservation is None:
         raise NotFoundError(NOT_FOUND)
     return reservation
 
 
-def reservation_get_for_guest(*, reservation_id: int, email: str) -> Reservation:
-    """A guest reservation by id and the e-mail it was made with, in any letter case.
+def reservation_get_for_guest(*, public_id: str, email: str) -> Reservation:
+    """A guest reservation by public id and the e-mail it was made with, in any letter case.
 
-    An account's reservations are reached with its token only: an e-mail alone is no secret.
+    An account's reservations are reached with its token only: an e-mail alone is no secret,
+    and the public id, random, is what makes the pair one.
     """
     email = normalize_email(email)
     try:
@@ -67,7 +68,7 @@ def reservation_get_for_guest(*, reservation_id: int, email: str) -> Reservation
     except ValidationError as exc:
         raise NotFoundError(NOT_FOUND) from exc
     reservation = Reservation.objects.filter(
-        pk=reservation_id, email=email, user__isnull=True
+        public_id=public_id, email=email, user__isnull=True
     ).first()
     if reservation is None:
         raise NotFoundError(NOT_FOUND)

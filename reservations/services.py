@@ -100,9 +100,17 @@ def reservation_cancel_stale_holds(*, now: datetime, spot_id: int | None = None)
 
 
 def reservation_create(
-    *, spot_id: int, reservation_length: int, user: User | None = None, email: str = ""
+    *,
+    spot_id: int,
+    reservation_length: int,
+    user: User | None = None,
+    email: str = "",
+    client_address: str | None = None,
 ) -> Reservation:
-    """Hold a spot from now for `reservation_length` minutes while the client pays."""
+    """Hold a spot from now for `reservation_length` minutes while the client pays.
+
+    `client_address` is the booking client's, as the throttles see it (None when unknown).
+    """
     email = normalize_email(user.email if user is not None else email)
     if reservation_owes_money(email=email, user=user):
         raise ConflictError("A previous reservation is unpaid: settle it before booking again.")
@@ -130,6 +138,7 @@ def reservation_create(
             end_time=end,
             status=S.PENDING_PAYMENT,
             hold_expires_at=now + timedelta(minutes=settings.RESERVATION_HOLD_MINUTES),
+            client_address=client_address,
         )
         _save_or_conflict(reservation)
     return reservation
@@ -376,6 +385,14 @@ def reservation_send_reminder_email(*, reservation_id: int) -> bool:
         return False
     emails.send_reservation_email(kind="reminder", reservation=reservation)
     return True
+
+
+def reservation_link_opened(*, reservation: Reservation) -> None:
+    """A valid manage link of a guest e-mail was used: its holder reads that mailbox.
+
+    The hook where that proof of the e-mail is to be recorded (a later change: users'
+    proven e-mails); nothing is recorded yet.
+    """
 
 
 def reservation_send_amended_email(*, reservation_id: int) -> None:

@@ -1,7 +1,9 @@
-"""The nine reservation routes of the contract; auth and guest variants share one body each.
+"""The nine reservation routes of the contract and the manage link's; auth and guest variants
+share one body each.
 
-A guest route differs only in how it finds the reservation (id plus the e-mail it was made
-with) and in being open and throttled.
+A guest route differs only in how it finds the reservation (public id plus the e-mail it was
+made with) and in being open and throttled. Routes name a reservation by its random public
+id only: the integer key never leaves the server.
 """
 
 from django.utils import timezone
@@ -12,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reservations.links import reservation_get_by_link
 from reservations.models import Reservation
 from reservations.pricing import reservation_bill_cents
 from reservations.selectors import (
@@ -24,8 +27,9 @@ from reservations.services import (
     reservation_cancel,
     reservation_change_end_time,
     reservation_create,
+    reservation_link_opened,
 )
-from secure_my_spot.api import unwrap
+from secure_my_spot.api import client_address, unwrap
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -40,6 +44,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class ReservationOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
     parking_spot = serializers.IntegerField(source="spot_id")
     paid = serializers.BooleanField()
     amount_cents = serializers.SerializerMethodField()
@@ -86,14 +91,14 @@ class GuestAccess:
     throttle_scope = "guest"
 
     def get_reservation(self, request: Request, reservation_id: str, email: str) -> Reservation:
-        return reservation_get_for_guest(reservation_id=int(reservation_id), email=email)
+        return reservation_get_for_guest(public_id=reservation_id, email=email)
 
 
 class OwnerAccess:
     """Signed in; someone else's reservation is a 404."""
 
     def get_reservation(self, request: Request, reservation_id: str) -> Reservation:
-        return reservation_get_for_user(reservation_id=int(reservation_id), user=request.user)
+        return reservation_get_for_user(public_id=reservation_id, user=request.user)
 
 
 class ReservationListCurrentApi(APIView):
@@ -132,7 +137,10 @@ class ReservationCreateApi(APIView):
         serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
         serializer.is_valid(raise_exception=True)
         reservation = reservation_create(
-            spot_id=int(parking_spot_id), user=request.user, **serializer.validated_data
+            spot_id=int(parking_spot_id),
+            user=request.user,
+            client_address=client_address(request),
+            **serializer.validated_data,
         )
         return _reservation_response(reservation, status.HTTP_201_CREATED)
 
@@ -185,3 +193,21 @@ class ReservationDeleteApi(OwnerAccess, APIView):
 
 class ReservationDeleteGuestApi(GuestAccess, ReservationDeleteApi):
     pass
+
+
+class ReservationLinkApi(APIView):
+    """The reservation a guest e-mail's signed link names: open, throttled as guests are.
+
+    A client page at FRONTEND_BASE_URL/reservations/manage/<token> reads it here and then
+    acts through the guest routes with the `id` and `email` it gets back.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "guest"
+
+    @extend_schema(responses={200: ReservationOutputSerializer})
+    def get(self, request: Request, token: str) -> Response:
+        reservation = reservation_get_by_link(token=token)
+        reservation_link_opened(reservation=reservation)
+        return _reservation_response(reservation)

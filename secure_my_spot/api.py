@@ -4,9 +4,14 @@ Routes with and without trailing slash, JSON-only errors of the DRF shape, and a
 that turns every malformed body into a 400 rather than a 500 further down.
 """
 
+import io
+import ipaddress
 import json
+import re
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, re_path
@@ -16,6 +21,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from secure_my_spot.exceptions import ApplicationError
@@ -39,11 +45,36 @@ def schema_paths_without_optional_slash(endpoints: list) -> list:
     ]
 
 
+# A JSON string, escapes included: its brackets are text, not nesting.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def json_nesting_depth(raw: bytes) -> int:
+    """How deeply `raw` nests arrays and objects, found without parsing it.
+
+    The json module recurses once per level, so a small body nested a thousand deep is a
+    RecursionError (a 500) before any validation could see it.
+    """
+    depth = deepest = 0
+    for bracket in _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 class StrictJSONParser(JSONParser):
-    """JSON that PostgreSQL and the password hashers can take: no lone surrogates."""
+    """JSON that PostgreSQL and the password hashers can take: nested at most JSON_MAX_DEPTH
+    deep, without lone surrogates. (Its size is Django's DATA_UPLOAD_MAX_MEMORY_SIZE: DRF
+    reads the body through `request.body`, and exception_handler names that error.)"""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        raw = stream.read()
+        if json_nesting_depth(raw) > settings.JSON_MAX_DEPTH:
+            raise exceptions.ParseError(
+                f"JSON parse error - nested deeper than {settings.JSON_MAX_DEPTH} levels."
+            )
+        data = super().parse(io.BytesIO(raw), media_type, parser_context)
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -62,6 +93,15 @@ def unwrap(data: Any, key: str) -> dict:
     if not isinstance(inner, dict):
         raise exceptions.ValidationError({key: [f"An object under '{key}' is required."]})
     return inner
+
+
+def client_address(request: Request) -> str | None:
+    """The client's IP address as the throttles count it (NUM_PROXIES honoured); None when
+    the proxy chain gives something that is no address."""
+    try:
+        return str(ipaddress.ip_address(BaseThrottle().get_ident(request)))
+    except ValueError:
+        return None
 
 
 class JSONOnlyNegotiation(BaseContentNegotiation):
@@ -98,7 +138,15 @@ def validated_query_params(request: Request, serializer_class: type[Serializer])
     return data
 
 
+def _too_large_message() -> str:
+    return f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"detail": _too_large_message()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
     if isinstance(exc, DjangoValidationError):
         detail = (
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": " ".join(exc.messages)}
@@ -117,6 +165,8 @@ def _json_error(message: str, status_code: int) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return _json_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     return _json_error("Bad request.", status.HTTP_400_BAD_REQUEST)
 
 

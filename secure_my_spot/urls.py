@@ -1,14 +1,17 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from secure_my_spot.api import route
 from secure_my_spot.health import healthz, readyz
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
     route("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    route("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves its init script as a second request: no inline script, so the
+    # Content-Security-Policy can forbid them.
+    route("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     route("healthz", healthz, name="healthz"),
     route("readyz", readyz, name="readyz"),
     path("", include("users.urls")),

@@ -34,7 +34,9 @@ def token(db, monkeypatch, localstripe, _keep_test_connection) -> str:
     """A signed-in account, spots to book, Stripe, and throttles out of the fuzzer's way."""
     from users.services import auth_token_issue
 
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": None, "guest": None})
+    monkeypatch.setattr(
+        ScopedRateThrottle, "THROTTLE_RATES", dict.fromkeys(ScopedRateThrottle.THROTTLE_RATES)
+    )
     ParkingSpotFactory.create_batch(3)
     return auth_token_issue(user=UserFactory(password=PASSWORD))[1]
 

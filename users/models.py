@@ -1,3 +1,5 @@
+import hashlib
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -8,6 +10,11 @@ from django.utils import timezone
 def normalize_email(email: str) -> str:
     """The whole address is case-insensitive here: people type it every way."""
     return email.strip().lower()
+
+
+def email_digest(email: str) -> str:
+    """A key for an address in the cache (throttles, sign-in backoff) that does not show it."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 class UserManager(BaseUserManager):
@@ -32,6 +39,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set when the owner followed the link mailed to this address (or reset the password
+    # through it): until then anyone could have typed the address.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -49,3 +59,18 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+
+class ProvenEmail(models.Model):
+    """An address whose owner proved they read its mail (a guest's code or link, or an
+    account's verification): what may tie standing to an e-mail rather than to a typist."""
+
+    email = models.EmailField(max_length=254, unique=True)
+    proven_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.email

@@ -1,19 +1,46 @@
 """Accounts and their tokens. Tokens are knox's: hashed at rest, one per sign-in."""
 
-from django.contrib.auth import authenticate
+import time
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
-from secure_my_spot.exceptions import ApplicationError
-from users.models import User, normalize_email
+from secure_my_spot.db import after_commit
+from secure_my_spot.exceptions import ApplicationError, ConflictError
+from users.emails import send_account_email
+from users.models import ProvenEmail, User, normalize_email
+from users.selectors import sign_in_backoff_keys, sign_in_retry_after
+from users.tokens import (
+    password_reset_token_make,
+    password_reset_token_user,
+    verification_token_make,
+    verification_token_matches,
+    verification_token_read,
+)
 
 EMAIL_TAKEN = "An account with this e-mail already exists."
+VERIFICATION_LINK_INVALID = "This link is invalid, has expired or was already used."
+RESET_LINK_INVALID = "This reset link is invalid, has expired or was already used."
 
 
 class InvalidCredentials(ApplicationError):
     status_code = 401
+
+
+class SignInBackoff(ApplicationError):
+    """Too many failed sign-ins for one address, from wherever they came."""
+
+    status_code = 429
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__("Too many failed sign-ins for this e-mail; try again later.")
+        self.retry_after = retry_after
 
 
 def _validate_new_password(*, password: str, user: User, field: str) -> None:
@@ -39,13 +66,55 @@ def user_create(*, email: str, password: str) -> User:
             user.save()
     except IntegrityError as exc:  # a concurrent sign-up with the same address won
         raise ValidationError({"email": [EMAIL_TAKEN]}) from exc
+    user_verification_send(user=user)
     return user
 
 
+def sign_in_failure_record(*, email: str) -> None:
+    """Count a failed sign-in for `email`; from the Nth within the window on, lock the address
+    for a period that doubles with each further failure (up to a maximum).
+
+    Keyed by the address alone, known or not, so spreading guesses over many client addresses
+    does not help, and the answers do not tell whether an account exists.
+    """
+    failures_key, locked_key = sign_in_backoff_keys(email=email)
+    window = settings.SIGN_IN_BACKOFF_WINDOW_SECONDS
+    cache.add(failures_key, 0, timeout=window)
+    try:
+        failures = cache.incr(failures_key)
+    except ValueError:  # expired between add and incr
+        cache.set(failures_key, 1, timeout=window)
+        failures = 1
+    over = failures - settings.SIGN_IN_BACKOFF_FAILURES
+    if over < 0:
+        return
+    lock = min(
+        settings.SIGN_IN_BACKOFF_BASE_SECONDS * 2 ** min(over, 32),
+        settings.SIGN_IN_BACKOFF_MAX_SECONDS,
+    )
+    cache.set(locked_key, time.time() + lock, timeout=lock)
+    # The count outlives the lock, so the next failure after it locks for longer.
+    cache.touch(failures_key, window + lock)
+
+
+def sign_in_failures_clear(*, email: str) -> None:
+    cache.delete_many(list(sign_in_backoff_keys(email=email)))
+
+
 def user_sign_in(*, email: str, password: str) -> tuple[User, AuthToken, str]:
-    user = authenticate(username=normalize_email(email), password=password)
+    """Check the password unless the address is in its backoff, then issue a token.
+
+    The model backend is called directly: django-axes, in AUTHENTICATION_BACKENDS, guards the
+    admin's form login and needs its request; the API has the backoff here instead.
+    """
+    retry_after = sign_in_retry_after(email=email)
+    if retry_after:
+        raise SignInBackoff(retry_after=retry_after)
+    user = ModelBackend().authenticate(None, username=normalize_email(email), password=password)
     if user is None:
+        sign_in_failure_record(email=email)
         raise InvalidCredentials("Invalid e-mail or password.")
+    sign_in_failures_clear(email=email)
     token, key = auth_token_issue(user=user)
     return user, token, key
 
@@ -67,3 +136,79 @@ def user_change_password(
         user.set_password(new_password)
         user.save(update_fields=["password"])
         AuthToken.objects.filter(user=user).exclude(digest=current_token.digest).delete()
+
+
+def email_mark_proven(*, email: str) -> None:
+    """Record that the owner of `email` read its mail; the first proof's time is kept."""
+    ProvenEmail.objects.bulk_create(
+        [ProvenEmail(email=normalize_email(email), proven_at=timezone.now())],
+        ignore_conflicts=True,
+    )
+
+
+def user_verification_send(*, user: User) -> None:
+    """Mail a fresh verification link (after commit: a mail error must not undo a sign-up)."""
+    if user.email_verified:
+        raise ConflictError("This e-mail address is already verified.")
+    after_commit(
+        send_account_email,
+        kind="verify_email",
+        to=user.email,
+        token=verification_token_make(user=user),
+        valid_for_seconds=settings.EMAIL_VERIFICATION_TIMEOUT,
+    )
+
+
+def user_verify_email(*, token: str) -> User:
+    """Mark the account of a genuine, unexpired token verified; a token works once, since
+    only an unverified account with the same address can take it."""
+    read = verification_token_read(token=token)
+    user = User.objects.filter(pk=read[0]).first() if read else None
+    if user is None or not verification_token_matches(user=user, fingerprint=read[1]):
+        raise ApplicationError(VERIFICATION_LINK_INVALID, field="token")
+    with transaction.atomic():
+        verified = User.objects.filter(
+            pk=user.pk, email=user.email, email_verified_at__isnull=True
+        ).update(email_verified_at=timezone.now())
+        if not verified:
+            raise ApplicationError(VERIFICATION_LINK_INVALID, field="token")
+        email_mark_proven(email=user.email)
+    user.refresh_from_db()
+    return user
+
+
+def password_reset_request(*, email: str) -> None:
+    """Mail a reset link to the account of `email`, if there is an active one.
+
+    The caller answers the same either way: whether an account exists is nobody's business.
+    """
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
+    if user is None:
+        return
+    after_commit(
+        send_account_email,
+        kind="password_reset",
+        to=user.email,
+        token=password_reset_token_make(user=user),
+        valid_for_seconds=settings.PASSWORD_RESET_TIMEOUT,
+    )
+
+
+def password_reset_confirm(*, token: str, new_password: str) -> User:
+    """Set the new password and revoke every token of the account.
+
+    The new password voids the reset token (Django's token hashes the password). Following
+    a link mailed to the address also proves it, and ends any sign-in backoff.
+    """
+    with transaction.atomic():
+        user = password_reset_token_user(token=token)
+        if user is None:
+            raise ApplicationError(RESET_LINK_INVALID, field="token")
+        _validate_new_password(password=new_password, user=user, field="new_password")
+        user.set_password(new_password)
+        user.email_verified_at = user.email_verified_at or timezone.now()
+        user.save(update_fields=["password", "email_verified_at"])
+        AuthToken.objects.filter(user=user).delete()
+        email_mark_proven(email=user.email)
+    sign_in_failures_clear(email=user.email)
+    return user

@@ -1,18 +1,25 @@
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from secure_my_spot.api import unwrap
 from users.services import (
+    SignInBackoff,
     auth_token_issue,
+    password_reset_confirm,
+    password_reset_request,
     user_change_password,
     user_create,
     user_sign_in,
     user_sign_out,
+    user_verification_send,
+    user_verify_email,
 )
+from users.throttles import PasswordResetEmailThrottle
 
 
 def _password_field() -> serializers.CharField:
@@ -28,6 +35,7 @@ def _mismatch_check(attrs: dict, field: str, confirmation: str) -> dict:
 class TokenOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="user.id")
     email = serializers.EmailField(source="user.email")
+    email_verified = serializers.BooleanField(source="user.email_verified")
     token = serializers.CharField()
     expires_at = serializers.DateTimeField()
 
@@ -85,7 +93,10 @@ class SignInApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=unwrap(request.data, "credentials"))
         serializer.is_valid(raise_exception=True)
-        user, token, key = user_sign_in(**serializer.validated_data)
+        try:
+            user, token, key = user_sign_in(**serializer.validated_data)
+        except SignInBackoff as exc:  # a 429 with Retry-After, as the address throttle's
+            raise exceptions.Throttled(wait=exc.retry_after) from exc
         return _token_response(user, token, key)
 
 
@@ -97,6 +108,8 @@ class SignOutApi(APIView):
 
 
 class ChangePasswordApi(APIView):
+    throttle_scope = "password_change"
+
     @extend_schema_serializer(component_name="ChangePasswordCredentials")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
@@ -121,4 +134,80 @@ class ChangePasswordApi(APIView):
             password=data["password"],
             new_password=data["new_password"],
         )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _token_field() -> serializers.CharField:
+    return serializers.CharField(max_length=512, trim_whitespace=True)
+
+
+class VerifyEmailApi(APIView):
+    """Spend the token from the verification mail (links are POSTed by the app: a GET link
+    would be spent by mail scanners)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "verify_email"
+
+    @extend_schema_serializer(component_name="VerifyEmail")
+    class InputSerializer(serializers.Serializer):
+        token = _token_field()
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_verify_email(token=serializer.validated_data["token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ResendVerificationApi(APIView):
+    throttle_scope = "resend_verification"
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        user_verification_send(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetApi(APIView):
+    """Always 204: the answer never says whether the address has an account."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle, PasswordResetEmailThrottle]
+    throttle_scope = "password_reset"
+
+    @extend_schema_serializer(component_name="PasswordReset")
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        password_reset_request(email=serializer.validated_data["email"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetConfirmApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "password_reset_confirm"
+
+    @extend_schema_serializer(component_name="PasswordResetConfirm")
+    class InputSerializer(serializers.Serializer):
+        token = _token_field()
+        new_password = _password_field()
+        new_password_confirmed = _password_field()
+
+        def validate(self, attrs: dict) -> dict:
+            return _mismatch_check(attrs, "new_password", "new_password_confirmed")
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        password_reset_confirm(token=data["token"], new_password=data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)

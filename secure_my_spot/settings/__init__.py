@@ -4,6 +4,7 @@ Development gets working defaults for the local services; nothing secret has a d
 outside DEBUG.
 """
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,8 @@ INSTALLED_APPS = [
     "knox",
     "corsheaders",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "users",
     "parking_spots",
     "reservations",
@@ -49,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out admin login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "secure_my_spot.urls"
@@ -101,10 +107,70 @@ CACHES = {
 AUTH_USER_MODEL = "users.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Accounts (users app) --------------------------------------------------------------
+# django-axes first: it refuses a locked-out admin login before any password is checked.
+# It guards the admin's form only; the API's sign-in has a per-account backoff (below).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Where the single-page app lives, e.g. https://app.example.com: mailed links then open its
+# /verify-email/<token> and /password-reset/<token> pages. Empty: the mails carry the token
+# as a code for the client to POST to /verify-email/ or /password-reset/confirm/.
+FRONTEND_BASE_URL = env.str("FRONTEND_BASE_URL", default="")
+EMAIL_VERIFICATION_TIMEOUT = int(env.float("EMAIL_VERIFICATION_DAYS", default=3) * 86400)
+# Django's own setting: how long a password-reset link works.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3600)
+# Whether an account may book before its e-mail is verified (users.selectors.user_may_book).
+# True keeps today's sign-up-then-book flow working.
+UNVERIFIED_ACCOUNTS_MAY_BOOK = env.bool("UNVERIFIED_ACCOUNTS_MAY_BOOK", default=True)
+# Sign-in backoff per e-mail, whatever the client address: from the Nth failure within the
+# window, each failure locks the address for BASE x 2^k seconds, up to MAX.
+SIGN_IN_BACKOFF_FAILURES = env.int("SIGN_IN_BACKOFF_FAILURES", default=5)
+SIGN_IN_BACKOFF_WINDOW_SECONDS = env.int("SIGN_IN_BACKOFF_WINDOW_SECONDS", default=900)
+SIGN_IN_BACKOFF_BASE_SECONDS = env.int("SIGN_IN_BACKOFF_BASE_SECONDS", default=60)
+SIGN_IN_BACKOFF_MAX_SECONDS = env.int("SIGN_IN_BACKOFF_MAX_SECONDS", default=3600)
+# The admin's path: somewhere less obvious than the default keeps scanners off its login.
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+if ADMIN_URL == "/":
+    raise ImproperlyConfigured("ADMIN_URL must not be empty.")
+# django-axes on the admin login: locked after N failures of one user name from one client
+# address, for the cool-off; the answer is a JSON 429 with Retry-After.
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "users.admin_login.client_ip"
+AXES_USERNAME_CALLABLE = "users.admin_login.client_username"
+AXES_LOCKOUT_CALLABLE = "users.admin_login.lockout_response"
+# One policy for every answer (django-csp): the admin and the docs take scripts, styles,
+# images and fonts from this origin only (the docs' assets are local, see
+# SPECTACULAR_SETTINGS). Inline styles stay allowed: swagger-ui's page and a few admin
+# templates use them; inline scripts do not (the docs' init script is a separate request).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# --- end Accounts --------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
@@ -132,6 +198,18 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH_RATE", default="20/minute"),
         "guest": env.str("THROTTLE_GUEST_RATE", default="60/minute"),
+        # The spot routes, per client address: far above any map's polling, so one
+        # client cannot take the web tier to itself.
+        "spots": env.str("THROTTLE_SPOTS_RATE", default="600/minute"),
+        # Accounts (users app): per signed-in account, or per client address where none.
+        "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="10/hour"),
+        "password_reset": env.str("THROTTLE_PASSWORD_RESET_RATE", default="10/hour"),
+        "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL_RATE", default="3/hour"),
+        "password_reset_confirm": env.str(
+            "THROTTLE_PASSWORD_RESET_CONFIRM_RATE", default="20/hour"
+        ),
+        "verify_email": env.str("THROTTLE_VERIFY_EMAIL_RATE", default="20/hour"),
+        "resend_verification": env.str("THROTTLE_RESEND_VERIFICATION_RATE", default="3/hour"),
     },
     # Proxies in front of gunicorn (1 behind the nginx of the deploy stack). 0 trusts no
     # X-Forwarded-For, so a client cannot choose its own throttle bucket.
@@ -145,6 +223,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["secure_my_spot.api.schema_paths_without_optional_slash"],
+    # The docs' scripts and styles come from this server (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 REST_KNOX = {
@@ -154,6 +236,11 @@ REST_KNOX = {
     "MIN_REFRESH_INTERVAL": 60,
     "AUTH_HEADER_PREFIX": "Token",
 }
+
+# The largest request body (JSON included; the API's parser enforces it too) and the
+# deepest JSON nesting accepted: a 400/413 JSON error beyond, never a RecursionError.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -212,7 +299,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # E-mail addresses (guest routes carry them in the path) never reach a log in full.
+    "filters": {"mask_emails": {"()": "secure_my_spot.logging.MaskEmailsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_emails"],
+        }
+    },
+    # Django's own loggers (request warnings name the path; runserver logs every request)
+    # would keep their default, unmasked handlers: send them to the root's.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
@@ -223,6 +324,16 @@ RESERVATION_MAX_MINUTES = env.int("RESERVATION_MAX_MINUTES", default=24 * 60)
 RESERVATION_HOLD_MINUTES = env.int("RESERVATION_HOLD_MINUTES", default=10)
 # Smallest non-zero bill (Stripe's USD minimum is 50 cents).
 RESERVATION_MINIMUM_CHARGE_CENTS = env.int("RESERVATION_MINIMUM_CHARGE_CENTS", default=50)
+# How long the signed "manage this reservation" link of a guest's e-mails works, in days.
+RESERVATION_LINK_MAX_AGE_DAYS = env.float("RESERVATION_LINK_MAX_AGE_DAYS", default=30)
+# The API's public origin, for links to its own routes in e-mails (the manage link when
+# FRONTEND_BASE_URL is empty). Unset: https://DOMAIN behind the deploy stack, the local
+# server in development; without either, e-mails carry no such link.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="") or (
+    f"https://{env.str('DOMAIN', default='')}"
+    if env.str("DOMAIN", default="")
+    else ("http://127.0.0.1:8000" if DEBUG else "")
+)
 
 # --- Payments (payments app) -----------------------------------------------------------
 # Empty: the API version the installed stripe library is built for.
@@ -230,6 +341,13 @@ STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="")
 # Per request; the library retries connection errors, 409 and 5xx with backoff.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Stripe metadata's `deployment`: webhooks ignore objects that carry another tag, so
+# deployments sharing one Stripe account (staging and production) never act on each
+# other's. Default: derived from SECRET_KEY, hence distinct per deployment and stable.
+DEPLOYMENT_TAG = (
+    env.str("DEPLOYMENT_TAG", default="")
+    or hashlib.sha256(f"deployment-tag:{SECRET_KEY}".encode()).hexdigest()[:12]
+)
 # The Reply-To of the e-mail that asks a driver to settle a failed charge.
 PAYMENTS_SUPPORT_EMAIL = env.str(
     "PAYMENTS_SUPPORT_EMAIL", default="Secure My Spot <support@localhost>"
@@ -285,4 +403,13 @@ CHANNEL_LAYERS = {
 AVAILABILITY_SNAPSHOT_TTL_SECONDS = env.int("AVAILABILITY_SNAPSHOT_TTL_SECONDS", default=600)
 # The same for a search or viewport answer: many small bodies, worth a few polls each.
 AVAILABILITY_SEARCH_TTL_SECONDS = env.int("AVAILABILITY_SEARCH_TTL_SECONDS", default=30)
+# Searches share a cached cover: the centre snapped to this grid (degrees, ~100 m north to
+# south) with the radius rounded up to this step, a viewport widened outward to the grid;
+# each answer is then trimmed to exactly the question asked.
+AVAILABILITY_SEARCH_GRID_DEGREES = env.float("AVAILABILITY_SEARCH_GRID_DEGREES", default=0.001)
+AVAILABILITY_SEARCH_STEP_KM = env.float("AVAILABILITY_SEARCH_STEP_KM", default=0.25)
+# Bytes of search covers stored per search TTL; Redis holds at most twice this for searches.
+AVAILABILITY_SEARCH_CACHE_BYTES = env.int(
+    "AVAILABILITY_SEARCH_CACHE_BYTES", default=64 * 1024 * 1024
+)
 # --- end Live availability -----------------------------------------------------------------

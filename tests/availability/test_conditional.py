@@ -68,7 +68,7 @@ def test_ending_changes_the_etag(api_client, inside):
 
     body = {"reservation": {"end_time": None}}
     ended = api_client.patch(
-        f"/update-reservation-unauth/{running.pk}/a@example.com/", body, format="json"
+        f"/update-reservation-unauth/{running.public_id}/a@example.com/", body, format="json"
     )
     assert ended.status_code == 200, ended.content
     after, listed = poll(api_client)

@@ -57,7 +57,7 @@ def PUBLIC_NEAR(spot) -> dict:
     return {"lat": str(spot.lat), "lng": str(spot.lng), "unit": "km", "dist": "0.1"}
 
 
-def book(client, spot) -> int:
+def book(client, spot) -> str:
     response = client.post(f"/reservation-unauth/{spot.pk}/", BOOKING, format="json")
     assert response.status_code == 201, response.content
     return response.json()["id"]

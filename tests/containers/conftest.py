@@ -23,7 +23,8 @@ import pytest
 from tests.localstripe import LocalStripe
 
 REPO = Path(__file__).resolve().parents[2]
-NYC_EXPORT = REPO.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv"
+# Resolved: a bind mount of the folder needs the real path, not a symlink to it.
+NYC_EXPORT = (REPO.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv").resolve()
 LOGS = REPO / "var" / "containers"
 CARD_OK = "4242424242424242"
 ENDED_SUBJECT = "Your parking reservation has ended"
@@ -211,6 +212,6 @@ def journey(api: Api, stripe: LocalStripe, inbox: Callable[[str], list[str]]) ->
     assert charged["status"] == "paid"
     wait_for('the "ended" e-mail', 60, lambda: ENDED_SUBJECT in inbox(email))
     intents = stripe.request("GET", "/v1/payment_intents", {"limit": 100})["data"]
-    mine = [pi for pi in intents if pi.get("metadata", {}).get("reservation_id") == str(rid)]
+    mine = [pi for pi in intents if pi.get("metadata", {}).get("reservation") == rid]
     assert [(pi["amount"], pi["status"]) for pi in mine] == [(ended["amount_cents"], "succeeded")]
     return {"email": email, "reservation": charged, "subjects": inbox(email)}

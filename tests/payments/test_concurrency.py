@@ -37,7 +37,7 @@ def guest_reservation() -> tuple[Reservation, str]:
     reservation = reservation_create(
         spot_id=ParkingSpotFactory().pk, reservation_length=60, email=email
     )
-    return reservation, f"{reservation.pk}/{email}"
+    return reservation, f"{reservation.public_id}/{email}"
 
 
 def test_concurrent_creates_share_one_setup_intent(localstripe):

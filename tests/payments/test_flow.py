@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db.models import F
 from rest_framework.test import APIClient
 
@@ -26,23 +27,23 @@ END_NOW = {"reservation": {"end_time": None}}
 S = ReservationStatus
 
 
-def book_guest(client, spot, email: str) -> int:
+def book_guest(client, spot, email: str) -> str:
     body = {"reservation": {"email": email, "reservation_length": 60}}
     response = client.post(f"/reservation-unauth/{spot.pk}/", body, format="json")
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
 
-def book_auth(client, spot) -> int:
+def book_auth(client, spot) -> str:
     body = {"reservation": {"reservation_length": 60}}
     response = client.post(f"/reservation-auth/{spot.pk}/", body, format="json")
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
 
-def started_minutes_ago(reservation_id: int, minutes: int) -> None:
+def started_minutes_ago(reservation_id: str, minutes: int) -> None:
     """Move the start back so the bill is more than the minimum charge."""
-    Reservation.objects.filter(pk=reservation_id).update(
+    Reservation.objects.filter(public_id=reservation_id).update(
         start_time=F("start_time") - timedelta(minutes=minutes)
     )
 
@@ -59,7 +60,7 @@ def test_guest_flow_from_booking_to_paid(
     created = api_client.post(f"/create-payment-intent-unauth/{guest}/")
     assert created.status_code == 201, created.content
     client_secret = created.json()["clientSecret"]
-    reservation = Reservation.objects.get(pk=reservation_id)
+    reservation = Reservation.objects.get(public_id=reservation_id)
     assert client_secret.startswith(f"{reservation.stripe_setup_intent_id}_secret_")
     assert StripeCustomer.objects.get(email=email.lower()).stripe_customer_id == (
         reservation.stripe_customer_id
@@ -86,14 +87,17 @@ def test_guest_flow_from_booking_to_paid(
     # 37 minutes and a little: 38 started minutes at $4.50 an hour.
     assert reservation.amount_cents == 285
 
-    assert payment_charge_reservation(reservation_id=reservation_id).status == S.PAID
+    assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
 
     reservation.refresh_from_db()
     [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
     assert payment_intent["id"] == reservation.stripe_payment_intent_id
     assert payment_intent["status"] == "succeeded"
     assert (payment_intent["amount"], payment_intent["currency"]) == (285, "usd")
-    assert payment_intent["metadata"] == {"reservation_id": str(reservation_id)}
+    assert payment_intent["metadata"] == {
+        "reservation": reservation.public_id,
+        "deployment": settings.DEPLOYMENT_TAG,
+    }
     assert payment_intent["payment_method"] == reservation.stripe_payment_method_id
     assert api_client.get(f"/reservation-unauth/{guest}/").json()["paid"] is True
 
@@ -110,7 +114,7 @@ def test_signed_in_flow_from_booking_to_paid(
     with django_capture_on_commit_callbacks(execute=True):
         confirmed = signed_in.get(f"/confirm-successful-setup-intent-auth/{reservation_id}")
     assert confirmed.status_code == 204, confirmed.content
-    assert Reservation.objects.get(pk=reservation_id).status == S.ACTIVE
+    assert Reservation.objects.get(public_id=reservation_id).status == S.ACTIVE
     assert [message.to for message in mailoutbox] == [[user.email]]
 
     started_minutes_ago(reservation_id, 20)
@@ -120,7 +124,9 @@ def test_signed_in_flow_from_booking_to_paid(
         )
     assert ended.status_code == 200, ended.content
 
-    reservation = payment_charge_reservation(reservation_id=reservation_id)
+    reservation = payment_charge_reservation(
+        reservation_id=Reservation.objects.get(public_id=reservation_id).pk
+    )
 
     assert reservation.status == S.PAID
     # 21 started minutes at $6.00 an hour.
@@ -140,7 +146,7 @@ def test_a_second_booking_of_the_same_email_reuses_its_stripe_customer(api_clien
         reservation_id = book_guest(api_client, spot, email)
         response = api_client.post(f"/create-payment-intent-unauth/{reservation_id}/{email}/")
         assert response.status_code == 201, response.content
-        customers.append(Reservation.objects.get(pk=reservation_id).stripe_customer_id)
+        customers.append(Reservation.objects.get(public_id=reservation_id).stripe_customer_id)
 
     assert customers[0] == customers[1]
     listed = localstripe.request("GET", "/v1/customers", {"email": email.lower()})
@@ -157,7 +163,7 @@ def test_create_twice_returns_the_same_setup_intent(api_client, localstripe):
 
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json() == second.json()
-    setup_intent_id = Reservation.objects.get(pk=reservation_id).stripe_setup_intent_id
+    setup_intent_id = Reservation.objects.get(public_id=reservation_id).stripe_setup_intent_id
     assert first.json()["clientSecret"].startswith(f"{setup_intent_id}_secret_")
 
 
@@ -166,8 +172,8 @@ def test_create_for_an_active_reservation_or_a_lapsed_hold_is_409(api_client, lo
     active, lapsed = (
         book_guest(api_client, spot, email) for spot in ParkingSpotFactory.create_batch(2)
     )
-    Reservation.objects.filter(pk=active).update(status=S.ACTIVE, hold_expires_at=None)
-    Reservation.objects.filter(pk=lapsed).update(hold_expires_at=F("start_time"))
+    Reservation.objects.filter(public_id=active).update(status=S.ACTIVE, hold_expires_at=None)
+    Reservation.objects.filter(public_id=lapsed).update(hold_expires_at=F("start_time"))
 
     for reservation_id in (active, lapsed):
         response = api_client.post(f"/create-payment-intent-unauth/{reservation_id}/{email}/")
@@ -190,7 +196,7 @@ def test_confirm_before_the_card_is_set_up_is_409_and_changes_nothing(
 
     assert (before_setup_intent.status_code, before_card.status_code) == (409, 409)
     assert "requires_payment_method" in before_card.json()["detail"]
-    reservation = Reservation.objects.get(pk=reservation_id)
+    reservation = Reservation.objects.get(public_id=reservation_id)
     assert (reservation.status, reservation.stripe_payment_method_id) == (S.PENDING_PAYMENT, "")
     assert mailoutbox == []
 
@@ -209,7 +215,7 @@ def test_confirm_twice_sends_one_email(
 
     assert statuses == [204, 204]
     assert len(mailoutbox) == 1
-    assert Reservation.objects.get(pk=reservation_id).confirmation_sent_at is not None
+    assert Reservation.objects.get(public_id=reservation_id).confirmation_sent_at is not None
 
 
 def test_confirm_after_the_hold_ran_out_and_the_spot_was_taken_is_409(
@@ -220,7 +226,7 @@ def test_confirm_after_the_hold_ran_out_and_the_spot_was_taken_is_409(
     reservation_id = book_guest(api_client, spot, email)
     secret = api_client.post(f"/create-payment-intent-unauth/{reservation_id}/{email}/").json()
     localstripe.confirm_card_setup(secret["clientSecret"], CARD_OK)
-    Reservation.objects.filter(pk=reservation_id).update(hold_expires_at=F("start_time"))
+    Reservation.objects.filter(public_id=reservation_id).update(hold_expires_at=F("start_time"))
     book_guest(api_client, spot, unique_email())
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -229,7 +235,7 @@ def test_confirm_after_the_hold_ran_out_and_the_spot_was_taken_is_409(
         )
 
     assert response.status_code == 409, response.content
-    reservation = Reservation.objects.get(pk=reservation_id)
+    reservation = Reservation.objects.get(public_id=reservation_id)
     assert reservation.status == S.CANCELLED
     assert stripe_payment_intents(localstripe, reservation.stripe_customer_id) == []
     assert mailoutbox == []
@@ -274,10 +280,8 @@ def test_malformed_requests_to_the_payment_routes_are_4xx(localstripe):
         "bad unicode e-mail": client.post(
             f"/create-payment-intent-unauth/{reservation_id}/%ED%A0%80/"
         ),
-        "id too long": client.get(
-            "/confirm-successful-setup-intent-unauth/1234567890123456789/a@b.c/"
-        ),
-        "no id": client.post("/create-payment-intent-auth/x/"),
+        "id too long": client.get(f"/confirm-successful-setup-intent-unauth/{'a' * 65}/a@b.c/"),
+        "no id": client.post("/create-payment-intent-auth//"),
     }
 
     codes = {name: response.status_code for name, response in responses.items()}
@@ -311,7 +315,7 @@ def test_stripe_down_on_the_payment_routes_is_503_and_changes_nothing(
 
     assert (create.status_code, confirm.status_code) == (503, 503)
     assert "detail" in confirm.json()
-    assert Reservation.objects.get(pk=reservation_id).status == S.PENDING_PAYMENT
+    assert Reservation.objects.get(public_id=reservation_id).status == S.PENDING_PAYMENT
     assert api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
 
 
@@ -332,12 +336,12 @@ def test_stripe_calls_of_one_reservation(
         assert (
             api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
         )
-    reservation = Reservation.objects.get(pk=reservation_id)
+    reservation = Reservation.objects.get(public_id=reservation_id)
     deliver(event("setup_intent.succeeded", reservation.stripe_setup_intent_id))
     with django_capture_on_commit_callbacks(execute=True):
         api_client.patch(f"/update-reservation-unauth/{guest}/", END_NOW, format="json")
     for _ in range(2):
-        assert payment_charge_reservation(reservation_id=reservation_id).status == S.PAID
+        assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
     reservation.refresh_from_db()
     deliver(event("payment_intent.succeeded", reservation.stripe_payment_intent_id))
 
@@ -370,7 +374,7 @@ def test_a_mail_server_down_does_not_fail_a_confirmed_card(
     response = api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/")
 
     assert response.status_code == 204
-    reservation = Reservation.objects.get(pk=reservation_id)
+    reservation = Reservation.objects.get(public_id=reservation_id)
     assert (reservation.status, reservation.confirmation_sent_at) == (S.ACTIVE, None)
     # Once mail works again, confirming again sends the e-mail that was lost.
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,6 +1,7 @@
 """POST /stripe/webhook/: signed, deduplicated, and acting only on what Stripe says now."""
 
 import json
+import logging
 import uuid
 
 import pytest
@@ -9,7 +10,11 @@ from rest_framework.test import APIClient
 from payments import gateway
 from payments.exceptions import CardDeclined
 from payments.models import StripeWebhookEvent
-from payments.services import payment_charge_reservation, payment_setup_intent_get_or_create
+from payments.services import (
+    payment_charge_reservation,
+    payment_metadata,
+    payment_setup_intent_get_or_create,
+)
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
 from tests.factories import ParkingSpotFactory
@@ -97,6 +102,23 @@ def test_an_event_whose_payload_lies_changes_nothing(localstripe):
     assert (reservation.status, reservation.stripe_payment_method_id) == (S.PENDING_PAYMENT, "")
 
 
+def test_a_setup_intent_of_another_customer_does_not_activate_a_reservation(
+    card_saved_but_not_confirmed, caplog
+):
+    """The SetupIntent is found by the id stored on the reservation; should that ever name a
+    SetupIntent of someone else's customer, it is not trusted."""
+    reservation = card_saved_but_not_confirmed
+    Reservation.objects.filter(pk=reservation.pk).update(stripe_customer_id="cus_someone_else")
+
+    with caplog.at_level(logging.WARNING, logger="payments.services"):
+        response = deliver(event("setup_intent.succeeded", reservation.stripe_setup_intent_id))
+
+    assert response.status_code == 200
+    assert Reservation.objects.get(pk=reservation.pk).status == S.PENDING_PAYMENT
+    assert StripeWebhookEvent.objects.get().processed_at is not None
+    assert any("is not the reservation's" in record.getMessage() for record in caplog.records)
+
+
 @pytest.mark.parametrize(
     "signature",
     [
@@ -178,7 +200,7 @@ def test_payment_intent_succeeded_settles_a_charge_whose_transaction_was_lost(
         customer_id=reservation.stripe_customer_id,
         payment_method_id=reservation.stripe_payment_method_id,
         amount_cents=reservation.amount_cents,
-        metadata={"reservation_id": str(reservation.pk)},
+        metadata=payment_metadata(reservation=reservation),
         idempotency_key=uuid.uuid4().hex,
     )
 
@@ -203,7 +225,7 @@ def test_payment_intent_payment_failed_fails_the_reservation_once(
             customer_id=reservation.stripe_customer_id,
             payment_method_id=reservation.stripe_payment_method_id,
             amount_cents=reservation.amount_cents,
-            metadata={"reservation_id": str(reservation.pk)},
+            metadata=payment_metadata(reservation=reservation),
             idempotency_key=uuid.uuid4().hex,
         )
     payment_intent_id = declined.value.payment_intent_id

@@ -59,7 +59,7 @@ def test_auth_booking(signed_in, user, spot, slash):
     assert body["paid"] is False
     assert body["amount_cents"] == 0
     assert body["start_time"].endswith("Z") and body["end_time"].endswith("Z")
-    reservation = Reservation.objects.get(pk=body["id"])
+    reservation = Reservation.objects.get(public_id=body["id"])
     assert reservation.end_time - reservation.start_time == timedelta(minutes=90)
 
 
@@ -70,6 +70,41 @@ def test_guest_booking(api_client, spot, slash):
     assert response.status_code == 201, response.content
     assert response.json()["user"] is None
     assert response.json()["email"] == "guest@example.com"
+
+
+@pytest.mark.parametrize(
+    ("num_proxies", "forwarded_for", "stored"),
+    [
+        (0, "198.51.100.1", "203.0.113.7"),  # no proxy trusted: the socket's address
+        (1, "198.51.100.1, 198.51.100.2", "198.51.100.2"),  # the one our proxy saw
+        (1, "2001:db8::1", "2001:db8::1"),
+        (1, "not-an-address", None),
+    ],
+)
+def test_booking_records_the_client_address_as_the_throttles_see_it(
+    api_client, signed_in, settings, num_proxies, forwarded_for, stored
+):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    headers = {"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": forwarded_for}
+    body = {"reservation": {"reservation_length": 30}}
+
+    responses = [
+        APIClient().post(
+            f"/reservation-unauth/{ParkingSpotFactory().pk}/",
+            {"reservation": {"email": "guest@example.com", "reservation_length": 30}},
+            format="json",
+            **headers,
+        ),
+        signed_in.post(
+            f"/reservation-auth/{ParkingSpotFactory().pk}/", body, format="json", **headers
+        ),
+    ]
+
+    assert [response.status_code for response in responses] == [201, 201]
+    assert [
+        Reservation.objects.get(public_id=response.json()["id"]).client_address
+        for response in responses
+    ] == [stored, stored]
 
 
 def test_booking_a_held_spot_is_409(api_client, signed_in, spot):
@@ -147,8 +182,11 @@ def test_malformed_bodies_are_4xx_json(signed_in, user, spot, route, body, conte
     method, path = {
         "book-guest": ("POST", f"/reservation-unauth/{spot.pk}/"),
         "book-auth": ("POST", f"/reservation-auth/{spot.pk}/"),
-        "update-guest": ("PATCH", f"/update-reservation-unauth/{reservation.pk}/guest@example.com"),
-        "update-auth": ("PATCH", f"/update-reservation-auth/{owned.pk}/"),
+        "update-guest": (
+            "PATCH",
+            f"/update-reservation-unauth/{reservation.public_id}/guest@example.com",
+        ),
+        "update-auth": ("PATCH", f"/update-reservation-auth/{owned.public_id}/"),
     }[route]
 
     response = signed_in.generic(method, path, body, content_type=content_type)
@@ -190,7 +228,7 @@ def test_inactive_spot_is_409(api_client):
 
 
 def test_current_and_past_lists(signed_in, user, spot):
-    pending = Reservation.objects.get(pk=book_auth(signed_in, spot.pk).json()["id"])
+    pending = Reservation.objects.get(public_id=book_auth(signed_in, spot.pk).json()["id"])
     old = ReservationFactory(status=S.PAID, user=user, email=user.email)
     failed = ReservationFactory(status=S.PAYMENT_FAILED, user=user)
     ReservationFactory(status=S.CANCELLED, user=user)
@@ -201,8 +239,8 @@ def test_current_and_past_lists(signed_in, user, spot):
     past = signed_in.get("/expired-reservations-auth")
 
     assert current.status_code == past.status_code == 200
-    assert [item["id"] for item in current.json()] == [active.pk, pending.pk]
-    assert [item["id"] for item in past.json()] == [failed.pk, old.pk]
+    assert [item["id"] for item in current.json()] == [active.public_id, pending.public_id]
+    assert [item["id"] for item in past.json()] == [failed.public_id, old.public_id]
     assert past.json()[1]["paid"] is True and past.json()[1]["amount_cents"] == 450
 
 
@@ -226,10 +264,10 @@ def test_lists_need_a_token(api_client):
 def test_guest_reads_with_any_letter_case(api_client, spot, slash):
     guest = ReservationFactory(spot=spot, status=S.ACTIVE, email="guest@example.com")
 
-    response = api_client.get(f"/reservation-unauth/{guest.pk}/GUEST@Example.COM{slash}")
+    response = api_client.get(f"/reservation-unauth/{guest.public_id}/GUEST@Example.COM{slash}")
 
     assert response.status_code == 200
-    assert response.json()["id"] == guest.pk
+    assert response.json()["id"] == guest.public_id
 
 
 @pytest.mark.parametrize(
@@ -240,9 +278,9 @@ def test_guest_wrong_email_is_404(api_client, spot, email):
     guest = ReservationFactory(spot=spot, status=S.ACTIVE, email="guest@example.com")
 
     paths = [
-        f"/reservation-unauth/{guest.pk}/{email}/",
-        f"/update-reservation-unauth/{guest.pk}/{email}/",
-        f"/delete-reservation-unauth/{guest.pk}/{email}/",
+        f"/reservation-unauth/{guest.public_id}/{email}/",
+        f"/update-reservation-unauth/{guest.public_id}/{email}/",
+        f"/delete-reservation-unauth/{guest.public_id}/{email}/",
     ]
     assert api_client.get(paths[0]).status_code == 404
     body = {"reservation": {"end_time": None}}
@@ -255,7 +293,7 @@ def test_guest_wrong_email_is_404(api_client, spot, email):
 def test_guest_routes_do_not_reach_account_reservations(api_client, user, spot):
     owned = ReservationFactory(spot=spot, status=S.ACTIVE, user=user, email=user.email)
 
-    assert api_client.get(f"/reservation-unauth/{owned.pk}/{user.email}/").status_code == 404
+    assert api_client.get(f"/reservation-unauth/{owned.public_id}/{user.email}/").status_code == 404
 
 
 def test_other_users_reservation_is_404(signed_in, spot):
@@ -263,10 +301,12 @@ def test_other_users_reservation_is_404(signed_in, spot):
 
     body = {"reservation": {"end_time": None}}
     assert (
-        signed_in.patch(f"/update-reservation-auth/{theirs.pk}/", body, format="json").status_code
+        signed_in.patch(
+            f"/update-reservation-auth/{theirs.public_id}/", body, format="json"
+        ).status_code
         == 404
     )
-    assert signed_in.delete(f"/delete-reservation-auth/{theirs.pk}/").status_code == 404
+    assert signed_in.delete(f"/delete-reservation-auth/{theirs.public_id}/").status_code == 404
     assert (
         signed_in.patch("/update-reservation-auth/999999999/", body, format="json").status_code
         == 404
@@ -276,7 +316,7 @@ def test_other_users_reservation_is_404(signed_in, spot):
 def test_guest_routes_are_throttled_per_client_address(api_client, spot, monkeypatch):
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"guest": "3/minute"})
     guest = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT)
-    path = f"{guest.pk}/guest@example.com/"
+    path = f"{guest.public_id}/guest@example.com/"
 
     codes = [
         api_client.get(f"/reservation-unauth/{path}").status_code,
@@ -296,8 +336,10 @@ def test_guest_routes_are_throttled_per_client_address(api_client, spot, monkeyp
 def patch_end(client, reservation, end_time, guest_email=None):
     body = {"reservation": {"end_time": end_time}}
     if guest_email is None:
-        return client.patch(f"/update-reservation-auth/{reservation.pk}/", body, format="json")
-    path = f"/update-reservation-unauth/{reservation.pk}/{guest_email}"
+        return client.patch(
+            f"/update-reservation-auth/{reservation.public_id}/", body, format="json"
+        )
+    path = f"/update-reservation-unauth/{reservation.public_id}/{guest_email}"
     return client.patch(path, body, format="json")
 
 
@@ -448,7 +490,7 @@ def test_missing_end_time_is_400(signed_in, user, spot):
     reservation = ReservationFactory(spot=spot, status=S.ACTIVE, user=user)
 
     response = signed_in.patch(
-        f"/update-reservation-auth/{reservation.pk}", {"reservation": {}}, format="json"
+        f"/update-reservation-auth/{reservation.public_id}", {"reservation": {}}, format="json"
     )
 
     assert response.status_code == 400
@@ -474,9 +516,9 @@ def test_update_needs_a_token(api_client, spot):
 
 @pytest.mark.parametrize("slash", ["/", ""])
 def test_delete_cancels_a_pending_reservation(signed_in, user, spot, slash):
-    reservation = Reservation.objects.get(pk=book_auth(signed_in, spot.pk).json()["id"])
+    reservation = Reservation.objects.get(public_id=book_auth(signed_in, spot.pk).json()["id"])
 
-    response = signed_in.delete(f"/delete-reservation-auth/{reservation.pk}{slash}")
+    response = signed_in.delete(f"/delete-reservation-auth/{reservation.public_id}{slash}")
 
     assert response.status_code == 204
     reservation.refresh_from_db()
@@ -485,9 +527,11 @@ def test_delete_cancels_a_pending_reservation(signed_in, user, spot, slash):
 
 
 def test_guest_delete(api_client, spot):
-    reservation = Reservation.objects.get(pk=book_guest(api_client, spot.pk).json()["id"])
+    reservation = Reservation.objects.get(public_id=book_guest(api_client, spot.pk).json()["id"])
 
-    response = api_client.delete(f"/delete-reservation-unauth/{reservation.pk}/GUEST@example.com")
+    response = api_client.delete(
+        f"/delete-reservation-unauth/{reservation.public_id}/GUEST@example.com"
+    )
 
     assert response.status_code == 204
     reservation.refresh_from_db()
@@ -497,7 +541,9 @@ def test_guest_delete(api_client, spot):
 def test_delete_active_is_409(api_client, spot):
     reservation = ReservationFactory(spot=spot, status=S.ACTIVE)
 
-    response = api_client.delete(f"/delete-reservation-unauth/{reservation.pk}/guest@example.com/")
+    response = api_client.delete(
+        f"/delete-reservation-unauth/{reservation.public_id}/guest@example.com/"
+    )
 
     assert response.status_code == 409
     reservation.refresh_from_db()
@@ -506,7 +552,9 @@ def test_delete_active_is_409(api_client, spot):
 
 def test_delete_needs_a_token(api_client, spot):
     reservation = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT)
-    assert api_client.delete(f"/delete-reservation-auth/{reservation.pk}/").status_code == 401
+    assert (
+        api_client.delete(f"/delete-reservation-auth/{reservation.public_id}/").status_code == 401
+    )
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ class Driver:
         self.email = f"driver-{uuid.uuid4().hex[:10]}@example.com"
         self.localstripe = localstripe
 
-    def book_and_pay(self, spot_id: int, minutes: int = 60) -> int:
+    def book_and_pay(self, spot_id: int, minutes: int = 60) -> str:
         created = self.client.post(
             f"/reservation-unauth/{spot_id}/",
             {"reservation": {"email": self.email, "reservation_length": minutes}},
@@ -56,7 +56,7 @@ class Driver:
         assert confirmed.status_code == 204, confirmed.content
         return reservation_id
 
-    def change_end(self, reservation_id: int, end_time) -> dict:
+    def change_end(self, reservation_id: str, end_time) -> dict:
         response = self.client.patch(
             f"/update-reservation-unauth/{reservation_id}/{self.email}/",
             {"reservation": {"end_time": None if end_time is None else iso(end_time)}},
@@ -70,9 +70,9 @@ def charges(localstripe, reservation: Reservation) -> list[dict]:
     return stripe_payment_intents(localstripe, reservation.stripe_customer_id)
 
 
-def finished(reservation_id: int, mailbox, email: str):
+def finished(reservation_id: str, mailbox, email: str):
     """The pipeline's end state: paid and the 'ended' mail received; the row, or None."""
-    reservation = Reservation.objects.get(pk=reservation_id)
+    reservation = Reservation.objects.get(public_id=reservation_id)
     if reservation.status == S.PAID and mailbox.messages(to=email, subject=ENDED_SUBJECT):
         return reservation
     return None
@@ -132,14 +132,14 @@ def test_shortened_and_extended_reservations_end_at_their_new_time_once(
     extended.change_end(long_id, now + timedelta(seconds=8))
 
     wait_until(lambda: finished(short_id, mailbox, shortened.email), timeout=20)
-    assert Reservation.objects.get(pk=long_id).status == S.ACTIVE
+    assert Reservation.objects.get(public_id=long_id).status == S.ACTIVE
     time.sleep(max(0.0, (now + timedelta(seconds=6) - timezone.now()).total_seconds()))
-    assert Reservation.objects.get(pk=long_id).status == S.ACTIVE, "ended at its old time"
+    assert Reservation.objects.get(public_id=long_id).status == S.ACTIVE, "ended at its old time"
     long_done = wait_until(lambda: finished(long_id, mailbox, extended.email), timeout=20)
 
     assert long_done.ended_at == long_done.end_time >= now + timedelta(seconds=8)
     assert_finished_once(
-        localstripe, mailbox, Reservation.objects.get(pk=short_id), shortened.email
+        localstripe, mailbox, Reservation.objects.get(public_id=short_id), shortened.email
     )
     assert_finished_once(localstripe, mailbox, long_done, extended.email)
 
@@ -155,12 +155,12 @@ def test_a_hold_that_runs_out_is_cancelled(celery_processes, localstripe):
         format="json",
     )
     reservation_id = created.json()["id"]
-    Reservation.objects.filter(pk=reservation_id).update(
+    Reservation.objects.filter(public_id=reservation_id).update(
         hold_expires_at=timezone.now() + timedelta(seconds=1)
     )
 
     cancelled = wait_until(
-        lambda: Reservation.objects.filter(pk=reservation_id, status=S.CANCELLED).first(),
+        lambda: Reservation.objects.filter(public_id=reservation_id, status=S.CANCELLED).first(),
         timeout=15,
     )
 
@@ -175,7 +175,7 @@ def test_the_same_task_delivered_many_times_charges_once(celery_processes, local
 
     driver.change_end(reservation_id, None)  # ends now and enqueues the pipeline
     for _ in range(4):
-        reservation_finish.delay(reservation_id)
+        reservation_finish.delay(Reservation.objects.get(public_id=reservation_id).pk)
 
     reservation = wait_until(lambda: finished(reservation_id, mailbox, driver.email), timeout=30)
     time.sleep(2)  # let every duplicate run to completion
@@ -194,7 +194,7 @@ def test_a_killed_worker_leaves_work_another_completes_once(celery_processes, lo
         # The charge cannot reach Stripe: the task is retrying, its message held by `first`.
         wait_until(lambda: "Retry in" in celery_processes.log("doomed"), timeout=15, interval=0.2)
         celery_processes.kill(first)
-        assert Reservation.objects.get(pk=reservation_id).status == S.ENDED
+        assert Reservation.objects.get(public_id=reservation_id).status == S.ENDED
 
     celery_processes.worker("rescuer")
     celery_processes.beat()
@@ -226,7 +226,7 @@ def test_broker_restart_while_work_is_due_loses_nothing(celery_processes, locals
     rabbitmqctl("stop_app")
     try:
         time.sleep(4)  # the end passes while there is no broker
-        assert Reservation.objects.get(pk=reservation_id).status == S.ACTIVE
+        assert Reservation.objects.get(public_id=reservation_id).status == S.ACTIVE
     finally:
         rabbitmqctl("start_app")
         rabbitmqctl("await_startup")

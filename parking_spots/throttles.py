@@ -1,0 +1,42 @@
+import math
+
+from redis.exceptions import RedisError
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class SpotRateThrottle(SimpleRateThrottle):
+    """The spot routes per client address (rate "spots"), counted in fixed windows.
+
+    Maps poll these routes, mostly for a 304: a counter costs the poll one Redis increment,
+    where ScopedRateThrottle reads and rewrites a list of every request time in the window.
+    Redis being down lets requests through: the routes' answers do not need it.
+    """
+
+    scope = "spots"
+
+    def get_rate(self) -> str | None:
+        return self.THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        if self.rate is None:
+            return True
+        window = int(self.timer() // self.duration)
+        self.window_ends = (window + 1) * self.duration
+        ident = f"{self.get_ident(request)}:{window}"
+        key = self.cache_format % {"scope": self.scope, "ident": ident}
+        try:
+            return self._count(key) <= self.num_requests
+        except RedisError:
+            return True
+
+    def _count(self, key: str) -> int:
+        try:
+            return self.cache.incr(key)
+        except ValueError:  # the window's first request (or the key just expired)
+            if self.cache.add(key, 1, timeout=self.duration):
+                return 1
+            return self.cache.incr(key)
+
+    def wait(self) -> float:
+        return max(1, math.ceil(self.window_ends - self.timer()))

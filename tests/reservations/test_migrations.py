@@ -1,0 +1,58 @@
+"""Migrations that rewrite existing reservations, run against a populated database."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from reservations.models import Reservation
+from tests.factories import ParkingSpotFactory
+
+BEFORE_PUBLIC_IDS = [("reservations", "0003_unmailed_index")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_reservations_get_distinct_public_ids():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_PUBLIC_IDS)
+    old = executor.loader.project_state(BEFORE_PUBLIC_IDS).apps.get_model(
+        "reservations", "Reservation"
+    )
+    spots = ParkingSpotFactory.create_batch(3)
+    rows = [
+        old.objects.create(
+            email=f"old-{n}@example.com",
+            spot_id=spots[n % 3].pk,
+            rate="4.50",
+            start_time=f"2026-01-0{n + 1}T10:00:00Z",
+            end_time=f"2026-01-0{n + 1}T11:00:00Z",
+            status=status,
+            hold_expires_at="2026-01-01T10:10:00Z" if status == "pending_payment" else None,
+            ended_at="2026-01-01T11:00:00Z" if status == "paid" else None,
+            amount_cents=450 if status == "paid" else None,
+        )
+        for n, status in enumerate(["paid", "active", "pending_payment", "cancelled", "paid"])
+    ]
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    migrated = Reservation.objects.filter(pk__in=[row.pk for row in rows])
+    public_ids = [reservation.public_id for reservation in migrated]
+    assert len(public_ids) == len(rows) == len(set(public_ids))
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", public_id) for public_id in public_ids)
+    assert {reservation.client_address for reservation in migrated} == {None}
+    # New rows still get theirs from the model's default.
+    assert Reservation.objects.create(**_copy_of(migrated.first())).public_id not in public_ids
+
+
+def _copy_of(reservation: Reservation) -> dict:
+    return {
+        "email": reservation.email,
+        "spot_id": reservation.spot_id,
+        "rate": reservation.rate,
+        "start_time": reservation.start_time,
+        "end_time": reservation.end_time,
+        "status": "cancelled",
+    }
