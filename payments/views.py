@@ -14,7 +14,7 @@ from payments.services import (
     payment_setup_intent_get_or_create,
     payment_webhook_receive,
 )
-from reservations.views import GuestAccess, OwnerAccess
+from reservations.views import IDEMPOTENCY_PARAMETER, GuestAccess, OwnerAccess, idempotent
 
 
 class PaymentProviderDown(exceptions.APIException):
@@ -45,7 +45,10 @@ class SetupIntentCreateApi(PaymentErrors, OwnerAccess, APIView):
     class OutputSerializer(serializers.Serializer):
         clientSecret = serializers.CharField()  # the contract spells it so
 
-    @extend_schema(request=None, responses={201: OutputSerializer})
+    @extend_schema(
+        request=None, responses={201: OutputSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
+    @idempotent
     def post(self, request: Request, **lookup: str) -> Response:
         reservation = self.get_reservation(request, **lookup)
         client_secret = payment_setup_intent_get_or_create(reservation_id=reservation.pk)

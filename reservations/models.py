@@ -5,6 +5,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
 from django.db import models
 from django.db.models import Func, Q
+from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
 
@@ -109,6 +110,13 @@ class Reservation(models.Model):
     client_address = models.GenericIPAddressField(
         null=True, blank=True, help_text="Booking client's address, for per-address hold caps"
     )
+    email_proven_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When this guest reservation's manage link was first opened: its e-mail's "
+        "owner has seen it, so its unpaid bill counts against that e-mail.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -122,6 +130,12 @@ class Reservation(models.Model):
             # "Does this e-mail owe money?" at booking time.
             models.Index(fields=["email", "status"], name="reservation_email_status"),
             models.Index(fields=["user", "status"], name="reservation_user_status"),
+            # The per-address cap on unpaid holds at booking time.
+            models.Index(
+                fields=["client_address", "hold_expires_at"],
+                condition=Q(status=ReservationStatus.PENDING_PAYMENT),
+                name="reservation_holds_by_address",
+            ),
             # The workers' sweep of finished reservations whose last e-mail is not out: a
             # handful of rows, however long the history of paid ones grows.
             models.Index(
@@ -168,3 +182,30 @@ class Reservation(models.Model):
     @property
     def paid(self) -> bool:
         return self.status == ReservationStatus.PAID
+
+
+class IdempotentRequest(models.Model):
+    """One `Idempotency-Key` of one caller: the request it was first used with (a digest of
+    method, path and body) and, once answered, that answer, replayed for a day.
+
+    A row without a status is a request still running. Rows older than a day are ignored
+    (and deleted a few at a time as new keys arrive).
+    """
+
+    caller = models.CharField(
+        max_length=64, help_text="`user:<pk>` or `address:<ip>`: keys are per caller."
+    )
+    key = models.CharField(max_length=255)
+    request_sha256 = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True, help_text="The JSON answered, as sent.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotent_request_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_created")]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key} of {self.caller}"

@@ -2,12 +2,13 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 
 from reservations.models import BILLED_STATUSES, HOLDING_STATUSES, Reservation, ReservationStatus
 from secure_my_spot.exceptions import NotFoundError
 from users.models import User, normalize_email
+from users.selectors import email_is_proven
 
 NOT_FOUND = "Reservation not found."
 
@@ -75,9 +76,35 @@ def reservation_get_for_guest(*, public_id: str, email: str) -> Reservation:
     return reservation
 
 
-def reservation_owes_money(*, email: str, user: User | None = None) -> bool:
-    """An e-mail (or account) with a payment that failed and was never settled."""
-    owner = Q(email=normalize_email(email))
+def reservation_unpaid_blocking(*, user: User | None, email: str = "") -> QuerySet[Reservation]:
+    """The unpaid bills that stop a booking: by `user` when signed in, else by a guest giving
+    `email`. The one place that ties standing to an identity.
+
+    Standing belongs to whoever proved they are the one who owes, never to an address anyone
+    can type:
+    - an account is stopped by its own reservations' failed charges;
+    - a guest e-mail only once it is proven (users' `email_is_proven`), and then only by bills
+      made under that proof: those of the verified account with that e-mail (booked since it
+      was verified), and guest reservations whose manage link was opened (`email_proven_at`:
+      the mailbox's owner has seen them). A stranger's guest booking under someone's e-mail
+      is neither, so its debt never stops that person, nor a later guest of that e-mail.
+
+    Derived from the reservations' status alone: a bill settled (`paid`) no longer stops
+    anyone; nothing is stored that would need lifting.
+    """
+    failed = Reservation.objects.filter(status=ReservationStatus.PAYMENT_FAILED)
     if user is not None:
-        owner |= Q(user=user)
-    return Reservation.objects.filter(owner, status=ReservationStatus.PAYMENT_FAILED).exists()
+        return failed.filter(user=user)
+    email = normalize_email(email)
+    if not email_is_proven(email=email):
+        return failed.none()
+    opened_by_owner = Q(user__isnull=True, email_proven_at__isnull=False)
+    booked_verified = Q(user__email=email, user__email_verified_at__lte=F("created_at"))
+    return failed.filter(opened_by_owner | booked_verified, email=email)
+
+
+def reservation_live_holds(*, now: datetime) -> QuerySet[Reservation]:
+    """Payment holds that still hold their spot: what the caps on unpaid holds count."""
+    return Reservation.objects.filter(
+        status=ReservationStatus.PENDING_PAYMENT, hold_expires_at__gt=now
+    )

@@ -5,21 +5,29 @@ cannot deadlock each other. E-mails go out after commit, never while a lock is h
 failed e-mail is logged (robust on_commit) rather than failing a change already committed.
 """
 
+import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
 from reservations import emails
-from reservations.models import HOLDING_STATUSES, Reservation, ReservationStatus
+from reservations.models import (
+    HOLDING_STATUSES,
+    IdempotentRequest,
+    Reservation,
+    ReservationStatus,
+)
 from reservations.pricing import amount_cents
-from reservations.selectors import reservation_owes_money
+from reservations.selectors import reservation_live_holds, reservation_unpaid_blocking
 from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from users.models import User, normalize_email
+from users.selectors import user_may_book
+from users.services import email_mark_proven
 
 S = ReservationStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -32,6 +40,33 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 NO_DOUBLE_BOOKING = "reservation_no_double_booking"
 SPOT_TAKEN = "This parking spot is not available for that period."
+ACCOUNT_UNPAID = "A previous reservation is unpaid: settle it before booking again."
+# What a guest booking under a proven e-mail with a bill is told: nothing about money, since
+# whoever typed the address may be anyone; its owner knows why from our e-mails.
+GUEST_EMAIL_HELD = (
+    "This e-mail cannot book as a guest right now: sign in to book, or follow the newest "
+    "e-mail we sent to this address."
+)
+# How long a booking waits for another booking of the same account, e-mail or address.
+HOLDER_LOCK_TIMEOUT = "5s"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# A key whose request has run this long without an answer was abandoned (its process died).
+IDEMPOTENCY_IN_FLIGHT_LAPSE = timedelta(minutes=2)
+# Day-old keys deleted by each new one: the table stays about a day of keys long.
+IDEMPOTENCY_PURGE_BATCH = 100
+
+
+class BookingNotAllowed(ApplicationError):
+    """The account may not book yet (its e-mail is unverified and the setting asks for it)."""
+
+    status_code = 403
+
+
+class IdempotencyKeyReused(ApplicationError):
+    """The key was first used for another request: Stripe's answer, a 422."""
+
+    status_code = 422
 
 
 def reservation_max_minutes(*, spot: ParkingSpot) -> int:
@@ -99,6 +134,54 @@ def reservation_cancel_stale_holds(*, now: datetime, spot_id: int | None = None)
     return stale.update(status=S.CANCELLED, amount_cents=0, updated_at=now)
 
 
+def _lock_holders(keys: list[str]) -> None:
+    """Serialise the bookings of one account, e-mail or client address until commit, so that
+    two parallel bookings cannot both pass the cap on unpaid holds.
+
+    Transaction-level advisory locks taken in sorted order (two bookings sharing keys never
+    wait on each other crosswise), always before the spot's lock; the wait is bounded.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('lock_timeout')")
+            (previous,) = cursor.fetchone()
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [HOLDER_LOCK_TIMEOUT])
+            for key in sorted(set(keys)):
+                digest = hashlib.sha256(f"reservation-holder:{key}".encode()).digest()
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], signed=True)]
+                )
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise ConflictError("Another booking of yours is under way: try again shortly.") from exc
+
+
+def _check_hold_caps(*, user: User | None, email: str, client_address: str | None) -> None:
+    """At most HOLDS_MAX_PER_* unpaid holds at once per account, guest e-mail and address.
+
+    A guest's holds count against the e-mail, an account's against the account: guest
+    bookings under someone's address never use up that person's account. A hold that ran
+    out, was paid for or was cancelled frees its place at once.
+    """
+    live = reservation_live_holds(now=timezone.now())
+    if user is not None:
+        caps = [(live.filter(user=user), settings.HOLDS_MAX_PER_ACCOUNT, "per account")]
+    else:
+        guest_holds = live.filter(user__isnull=True, email=email)
+        caps = [(guest_holds, settings.HOLDS_MAX_PER_EMAIL, "per e-mail address")]
+    if client_address is not None:
+        by_address = live.filter(client_address=client_address)
+        caps.append((by_address, settings.HOLDS_MAX_PER_ADDRESS, "per network address"))
+    for holds, limit, per in caps:
+        if holds.count() >= limit:
+            raise ConflictError(
+                f"Too many unpaid reservations: at most {limit} may wait for payment at once "
+                f"{per}. Pay for or cancel one, or wait until its hold runs out."
+            )
+
+
 def reservation_create(
     *,
     spot_id: int,
@@ -110,11 +193,23 @@ def reservation_create(
     """Hold a spot from now for `reservation_length` minutes while the client pays.
 
     `client_address` is the booking client's, as the throttles see it (None when unknown).
+    An unpaid bill stops the booking (`reservation_unpaid_blocking` says whose); an account
+    is told why, a guest e-mail is not (see GUEST_EMAIL_HELD).
     """
+    if user is not None and not user_may_book(user):
+        raise BookingNotAllowed(
+            "Verify your e-mail address before booking: follow the link we e-mailed you "
+            "(POST /resend-verification/ sends a new one)."
+        )
     email = normalize_email(user.email if user is not None else email)
-    if reservation_owes_money(email=email, user=user):
-        raise ConflictError("A previous reservation is unpaid: settle it before booking again.")
+    if reservation_unpaid_blocking(user=user, email=email).exists():
+        raise ConflictError(ACCOUNT_UNPAID if user is not None else GUEST_EMAIL_HELD)
+    holders = [f"user:{user.pk}" if user is not None else f"email:{email}"]
+    if client_address is not None:
+        holders.append(f"address:{client_address}")
     with transaction.atomic():
+        _lock_holders(holders)
+        _check_hold_caps(user=user, email=email, client_address=client_address)
         spot = _lock_spot(spot_id)
         if not spot.active:
             raise ConflictError("This parking spot is not in service.")
@@ -390,9 +485,14 @@ def reservation_send_reminder_email(*, reservation_id: int) -> bool:
 def reservation_link_opened(*, reservation: Reservation) -> None:
     """A valid manage link of a guest e-mail was used: its holder reads that mailbox.
 
-    The hook where that proof of the e-mail is to be recorded (a later change: users'
-    proven e-mails); nothing is recorded yet.
+    The e-mail is proven from now on, and this reservation is one its owner has seen, so
+    its bill (if one goes unpaid) stands against that e-mail (`reservation_unpaid_blocking`).
     """
+    with transaction.atomic():
+        email_mark_proven(email=reservation.email)
+        Reservation.objects.filter(pk=reservation.pk, email_proven_at__isnull=True).update(
+            email_proven_at=timezone.now()
+        )
 
 
 def reservation_send_amended_email(*, reservation_id: int) -> None:
@@ -400,3 +500,54 @@ def reservation_send_amended_email(*, reservation_id: int) -> None:
         kind="amended",
         reservation=Reservation.objects.select_related("spot").get(pk=reservation_id),
     )
+
+
+def idempotent_request_claim(
+    *, caller: str, key: str, request_sha256: str
+) -> IdempotentRequest | None:
+    """Claim `key` for a request about to run (None), or the stored row of its first use.
+
+    The claim is committed before the request runs, so a concurrent twin finds it (the
+    unique constraint makes one of two simultaneous claims wait, then see the other's).
+    A key older than a day, or whose request was abandoned mid-way, is free again.
+    """
+    now = timezone.now()
+    expired = Q(created_at__lte=now - IDEMPOTENCY_TTL)
+    abandoned = Q(status_code__isnull=True, created_at__lte=now - IDEMPOTENCY_IN_FLIGHT_LAPSE)
+    with transaction.atomic():
+        IdempotentRequest.objects.filter(expired | abandoned, caller=caller, key=key).delete()
+        IdempotentRequest.objects.filter(
+            pk__in=IdempotentRequest.objects.filter(expired).values("pk")[:IDEMPOTENCY_PURGE_BATCH]
+        ).delete()
+        stored, created = IdempotentRequest.objects.get_or_create(
+            caller=caller,
+            key=key,
+            defaults={"request_sha256": request_sha256, "created_at": now},
+        )
+    if created:
+        return None
+    if stored.request_sha256 != request_sha256:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for another request (another route or body): "
+            "send a new key with each new request.",
+            field="Idempotency-Key",
+        )
+    if stored.status_code is None:
+        raise ConflictError(
+            "A request with this Idempotency-Key is still being processed: retry shortly."
+        )
+    return stored
+
+
+def idempotent_request_finish(
+    *, caller: str, key: str, status_code: int, response_body: str
+) -> None:
+    """Keep the answer of a claimed key, to replay it for the rest of the day."""
+    IdempotentRequest.objects.filter(caller=caller, key=key, status_code__isnull=True).update(
+        status_code=status_code, response_body=response_body
+    )
+
+
+def idempotent_request_release(*, caller: str, key: str) -> None:
+    """Free a claimed key whose request failed on our side (a 5xx): a retry runs again."""
+    IdempotentRequest.objects.filter(caller=caller, key=key, status_code__isnull=True).delete()

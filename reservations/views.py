@@ -6,10 +6,24 @@ made with) and in being open and throttled. Routes name a reservation by its ran
 id only: the integer key never leaves the server.
 """
 
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,12 +38,27 @@ from reservations.selectors import (
     reservation_list_past,
 )
 from reservations.services import (
+    idempotent_request_claim,
+    idempotent_request_finish,
+    idempotent_request_release,
     reservation_cancel,
     reservation_change_end_time,
     reservation_create,
     reservation_link_opened,
 )
 from secure_my_spot.api import client_address, unwrap
+from secure_my_spot.exceptions import ApplicationError
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Optional, 1-255 printable ASCII characters. The same key with the same "
+    "request replays the first answer for 24 hours; with another request it is a 422; "
+    "while the first is still running, a 409.",
+)
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -83,6 +112,65 @@ def _wrapped(name: str, serializer: type[serializers.Serializer]):
     return inline_serializer(name, fields={"reservation": serializer()})
 
 
+def _request_sha256(request: Request) -> str:
+    """Method, route (trailing slash or not) and body, the body as parsed: a retry that
+    spaces or orders its JSON differently is the same request."""
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"))
+    route = request.path.rstrip("/")
+    return hashlib.sha256(f"{request.method} {route}\n{body}".encode()).hexdigest()
+
+
+def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
+    """Stripe's `Idempotency-Key` for a view's POST: the same key and request from the same
+    caller (account, or client address for guests) within 24 h get the first answer again,
+    and nothing is done twice (a client may retry after a lost response).
+
+    Every answer but a 5xx is kept (a 5xx frees the key: a retry runs again); a key reused
+    for another request is a 422, one whose request is still running a 409.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(view: APIView, request: Request, *args, **kwargs) -> HttpResponse:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        if not IDEMPOTENCY_KEY.fullmatch(key):
+            raise ApplicationError(
+                "Must be 1 to 255 printable ASCII characters.", field=IDEMPOTENCY_HEADER
+            )
+        user = request.user
+        caller = f"user:{user.pk}" if user else f"address:{client_address(request)}"
+        stored = idempotent_request_claim(
+            caller=caller, key=key, request_sha256=_request_sha256(request)
+        )
+        if stored is not None:
+            replay = HttpResponse(
+                stored.response_body, status=stored.status_code, content_type="application/json"
+            )
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        try:
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except Exception as exc:
+                response = view.handle_exception(exc)
+        except BaseException:
+            idempotent_request_release(caller=caller, key=key)
+            raise
+        if response.status_code >= 500:
+            idempotent_request_release(caller=caller, key=key)
+        else:
+            idempotent_request_finish(
+                caller=caller,
+                key=key,
+                status_code=response.status_code,
+                response_body=JSONRenderer().render(response.data).decode(),
+            )
+        return response
+
+    return wrapper
+
+
 class GuestAccess:
     """Open, throttled per client address, reservation found by id and e-mail."""
 
@@ -95,7 +183,10 @@ class GuestAccess:
 
 
 class OwnerAccess:
-    """Signed in; someone else's reservation is a 404."""
+    """Signed in; someone else's reservation is a 404. Its routes all write: throttled per
+    account."""
+
+    throttle_scope = "writes"
 
     def get_reservation(self, request: Request, reservation_id: str) -> Reservation:
         return reservation_get_for_user(public_id=reservation_id, user=request.user)
@@ -124,6 +215,8 @@ class ReservationDetailGuestApi(GuestAccess, APIView):
 class ReservationCreateApi(APIView):
     """Book a spot from now; a guest's booking differs only in the e-mail it gives."""
 
+    throttle_scope = "writes"
+
     @extend_schema_serializer(component_name="ReservationCreateInput")
     class InputSerializer(serializers.Serializer):
         # The upper bound depends on the spot; the service checks it.
@@ -132,7 +225,9 @@ class ReservationCreateApi(APIView):
     @extend_schema(
         request=_wrapped("ReservationCreateRequest", InputSerializer),
         responses={201: ReservationOutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
     )
+    @idempotent
     def post(self, request: Request, parking_spot_id: str) -> Response:
         serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
         serializer.is_valid(raise_exception=True)
@@ -155,6 +250,7 @@ class ReservationCreateGuestApi(GuestAccess, ReservationCreateApi):
     @extend_schema(
         request=_wrapped("ReservationCreateGuestRequest", InputSerializer),
         responses={201: ReservationOutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
     )
     def post(self, request: Request, parking_spot_id: str) -> Response:
         return super().post(request, parking_spot_id)

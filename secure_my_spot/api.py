@@ -95,9 +95,9 @@ def unwrap(data: Any, key: str) -> dict:
     return inner
 
 
-def client_address(request: Request) -> str | None:
+def client_address(request: HttpRequest | Request) -> str | None:
     """The client's IP address as the throttles count it (NUM_PROXIES honoured); None when
-    the proxy chain gives something that is no address."""
+    the proxy chain gives something that is no address. Also axes' (admin login) client."""
     try:
         return str(ipaddress.ip_address(BaseThrottle().get_ident(request)))
     except ValueError:

@@ -2,15 +2,8 @@
 
 from axes.helpers import get_cool_off
 from django.http import HttpRequest, JsonResponse
-from rest_framework.throttling import BaseThrottle
 
 from users.models import normalize_email
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client address as the API's throttles see it (NUM_PROXIES decides how much of
-    X-Forwarded-For to trust), so axes counts per real client behind the deploy's nginx."""
-    return BaseThrottle().get_ident(request)
 
 
 def client_username(request: HttpRequest, credentials: dict | None) -> str:

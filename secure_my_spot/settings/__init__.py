@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -149,7 +150,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "users.admin_login.client_ip"
+AXES_CLIENT_IP_CALLABLE = "secure_my_spot.api.client_address"
 AXES_USERNAME_CALLABLE = "users.admin_login.client_username"
 AXES_LOCKOUT_CALLABLE = "users.admin_login.lockout_response"
 # One policy for every answer (django-csp): the admin and the docs take scripts, styles,
@@ -198,6 +199,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH_RATE", default="20/minute"),
         "guest": env.str("THROTTLE_GUEST_RATE", default="60/minute"),
+        # Signed-in write routes (booking, update, delete, payment), per account.
+        "writes": env.str("THROTTLE_WRITES_RATE", default="30/minute"),
         # The spot routes, per client address: far above any map's polling, so one
         # client cannot take the web tier to itself.
         "spots": env.str("THROTTLE_SPOTS_RATE", default="600/minute"),
@@ -243,6 +246,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# Browser clients may send Idempotency-Key on booking and payment POSTs.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- E-mail ----------------------------------------------------------------------------
@@ -326,6 +331,11 @@ RESERVATION_HOLD_MINUTES = env.int("RESERVATION_HOLD_MINUTES", default=10)
 RESERVATION_MINIMUM_CHARGE_CENTS = env.int("RESERVATION_MINIMUM_CHARGE_CENTS", default=50)
 # How long the signed "manage this reservation" link of a guest's e-mails works, in days.
 RESERVATION_LINK_MAX_AGE_DAYS = env.float("RESERVATION_LINK_MAX_AGE_DAYS", default=30)
+# Unpaid holds (pending_payment, hold not run out) at once per account, per guest e-mail and
+# per client address: one client cannot empty the map with free holds.
+HOLDS_MAX_PER_ACCOUNT = env.int("HOLDS_MAX_PER_ACCOUNT", default=2)
+HOLDS_MAX_PER_EMAIL = env.int("HOLDS_MAX_PER_EMAIL", default=2)
+HOLDS_MAX_PER_ADDRESS = env.int("HOLDS_MAX_PER_ADDRESS", default=2)
 # The API's public origin, for links to its own routes in e-mails (the manage link when
 # FRONTEND_BASE_URL is empty). Unset: https://DOMAIN behind the deploy stack, the local
 # server in development; without either, e-mails carry no such link.

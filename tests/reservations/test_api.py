@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
+from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
 from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
 
@@ -209,15 +210,19 @@ def test_missing_wrapper_names_it(signed_in, spot):
     assert "reservation" in response.json()
 
 
-def test_unpaid_reservation_blocks_booking(api_client, spot):
-    ReservationFactory(
+def test_unpaid_reservation_blocks_booking_once_its_email_owner_saw_it(api_client, spot):
+    unpaid = ReservationFactory(
         spot=ParkingSpotFactory(), status=S.PAYMENT_FAILED, email="guest@example.com"
     )
+    assert book_guest(api_client, spot.pk, email="GUEST@example.com").status_code == 201
 
-    response = book_guest(api_client, spot.pk, email="GUEST@example.com")
+    opened = api_client.get(f"/reservation-link/{reservation_link_token(reservation=unpaid)}/")
+    assert opened.status_code == 200
+    response = book_guest(api_client, ParkingSpotFactory().pk, email="GUEST@example.com")
 
     assert response.status_code == 409
-    assert "unpaid" in response.json()["detail"]
+    assert "cannot book as a guest" in response.json()["detail"]
+    assert "unpaid" not in response.json()["detail"]
 
 
 def test_inactive_spot_is_409(api_client):

@@ -13,23 +13,12 @@ from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
 from secure_my_spot.exceptions import ConflictError
 from tests.factories import ParkingSpotFactory, ReservationFactory
+from tests.threads import run_in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 20
 ROUNDS = 20
-
-
-def _run_in_thread(target, *args) -> threading.Thread:
-    def wrapper():
-        try:
-            target(*args)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=wrapper)
-    thread.start()
-    return thread
 
 
 def test_exactly_one_of_twenty_simultaneous_bookings_wins():
@@ -54,7 +43,7 @@ def test_exactly_one_of_twenty_simultaneous_bookings_wins():
             with lock:
                 outcomes.append(outcome)
 
-        threads = [_run_in_thread(book, n) for n in range(THREADS)]
+        threads = [run_in_thread(book, n) for n in range(THREADS)]
         for thread in threads:
             thread.join(timeout=60)
 
@@ -90,8 +79,8 @@ def test_a_writer_that_skips_the_lock_still_loses_cleanly_to_the_constraint():
         except ConflictError:
             outcome.append("conflict")
 
-    writer = _run_in_thread(sneaky_insert)
-    booker = _run_in_thread(book)
+    writer = run_in_thread(sneaky_insert)
+    booker = run_in_thread(book)
     deadline = time.monotonic() + 20
     waiting = False
     while time.monotonic() < deadline and not waiting:
@@ -131,7 +120,7 @@ def test_stale_hold_loses_to_a_new_booking_under_contention():
         except ConflictError:
             outcomes.append("conflict")
 
-    for thread in [_run_in_thread(book, n) for n in range(5)]:
+    for thread in [run_in_thread(book, n) for n in range(5)]:
         thread.join(timeout=30)
 
     assert sorted(outcomes) == ["conflict"] * 4 + ["won"]

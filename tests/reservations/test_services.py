@@ -16,6 +16,7 @@ from reservations.services import (
     reservation_create,
     reservation_end,
     reservation_end_now,
+    reservation_link_opened,
     reservation_mark_paid,
     reservation_mark_payment_failed,
     reservation_send_confirmation_email,
@@ -132,20 +133,30 @@ def test_configured_maximum(spot, settings):
     assert book(spot, minutes=30)
 
 
-def test_unpaid_failed_payment_blocks_new_bookings(spot, user):
-    ReservationFactory(
+def test_unpaid_failed_payment_blocks_the_owner_only(spot, user):
+    # A guest bill nobody proved is the typist's: it stops no later booking of that e-mail.
+    unproven = ReservationFactory(
         spot=ParkingSpotFactory(), status=S.PAYMENT_FAILED, email="guest@example.com"
     )
+    assert book(spot, email="GUEST@example.com")
 
-    with pytest.raises(ConflictError, match="unpaid"):
-        book(spot, email="GUEST@example.com")
-    assert book(spot, email="someone@example.com")
+    # Once the mailbox's owner opened its manage link, the bill stands against the e-mail.
+    reservation_link_opened(reservation=unproven)
+    with pytest.raises(ConflictError, match="cannot book as a guest") as refused:
+        book(ParkingSpotFactory(time_limit_minutes=None), email="GUEST@example.com")
+    assert "unpaid" not in refused.value.message
+    assert book(ParkingSpotFactory(time_limit_minutes=None), email="someone@example.com")
 
     ReservationFactory(
         spot=ParkingSpotFactory(), status=S.PAYMENT_FAILED, user=user, email="old@x.org"
     )
     with pytest.raises(ConflictError, match="unpaid"):
         reservation_create(spot_id=ParkingSpotFactory().pk, reservation_length=5, user=user)
+
+    # Derived from the bill's state: settled, nothing stops anyone any more.
+    Reservation.objects.filter(status=S.PAYMENT_FAILED).update(status=S.PAID)
+    assert reservation_create(spot_id=ParkingSpotFactory().pk, reservation_length=5, user=user)
+    assert book(ParkingSpotFactory(time_limit_minutes=None), email="guest@example.com")
 
 
 def test_database_refuses_overlap_without_the_service(spot):
