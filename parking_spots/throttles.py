@@ -1,16 +1,16 @@
 import math
 
-from redis.exceptions import RedisError
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+
+from secure_my_spot.throttling import FailOpenRateThrottle
 
 
-class SpotRateThrottle(SimpleRateThrottle):
+class SpotRateThrottle(FailOpenRateThrottle):
     """The spot routes per client address (rate "spots"), counted in fixed windows.
 
     Maps poll these routes, mostly for a 304: a counter costs the poll one Redis increment,
     where ScopedRateThrottle reads and rewrites a list of every request time in the window.
-    Redis being down lets requests through: the routes' answers do not need it.
+    Redis being down, each process counts in its own memory.
     """
 
     scope = "spots"
@@ -25,10 +25,7 @@ class SpotRateThrottle(SimpleRateThrottle):
         self.window_ends = (window + 1) * self.duration
         ident = f"{self.get_ident(request)}:{window}"
         key = self.cache_format % {"scope": self.scope, "ident": ident}
-        try:
-            return self._count(key) <= self.num_requests
-        except RedisError:
-            return True
+        return self._count(key) <= self.num_requests
 
     def _count(self, key: str) -> int:
         try:

@@ -24,6 +24,6 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeWebhookEvent)
 class StripeWebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("event_id", "type", "received_at", "processed_at")
+    list_display = ("event_id", "type", "received_at", "processed_at", "outcome")
     list_filter = ("type",)
     search_fields = ("event_id",)

@@ -35,6 +35,13 @@ class PaymentProviderError(PaymentError):
     """Stripe refused the request itself (bad parameters, key): a bug or misconfiguration."""
 
 
+class UnknownStripeObject(PaymentProviderError):
+    """Stripe answered 404: it holds no such object (made up, deleted, another account's).
+
+    Final, like any refusal; a webhook about one is acknowledged rather than retried forever.
+    """
+
+
 class InvalidWebhook(PaymentError):
     """A webhook whose signature does not verify or whose body is not a Stripe event."""
 

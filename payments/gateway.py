@@ -21,7 +21,9 @@ from payments.exceptions import (
     InvalidWebhook,
     PaymentProviderError,
     PaymentProviderUnavailable,
+    UnknownStripeObject,
 )
+from secure_my_spot.process_role import WEB, process_role
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +83,26 @@ def _client_for(
 
 
 def _client() -> stripe.StripeClient:
-    """A client for the current settings (cached per settings, so tests can point it elsewhere)."""
+    """A client for the current settings (cached per settings, so tests can point it elsewhere).
+
+    Inside a web request someone waits for the answer and gunicorn's timeout must not run
+    out: short timeout, one retry. Workers (and commands) keep the patient profile.
+    """
     if not settings.STRIPE_SECRET_KEY:
         raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set.")
+    if process_role() == WEB:
+        timeout, retries = (
+            settings.STRIPE_WEB_TIMEOUT_SECONDS,
+            settings.STRIPE_WEB_MAX_NETWORK_RETRIES,
+        )
+    else:
+        timeout, retries = settings.STRIPE_TIMEOUT_SECONDS, settings.STRIPE_MAX_NETWORK_RETRIES
     return _client_for(
         settings.STRIPE_SECRET_KEY,
         settings.STRIPE_API_BASE,
         settings.STRIPE_API_VERSION,
-        settings.STRIPE_TIMEOUT_SECONDS,
-        settings.STRIPE_MAX_NETWORK_RETRIES,
+        timeout,
+        retries,
     )
 
 
@@ -110,9 +123,18 @@ def _stripe_errors() -> Iterator[None]:
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
         logger.warning("Stripe unavailable: %s (HTTP %s)", type(exc).__name__, exc.http_status)
         raise PaymentProviderUnavailable("The payment provider is unavailable.") from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status != 404:
+            raise _refused(exc) from exc
+        logger.warning("Stripe has no such object (HTTP 404 %s)", exc.code)
+        raise UnknownStripeObject(exc.user_message or "Stripe has no such object.") from exc
     except stripe.StripeError as exc:
-        logger.error("Stripe refused a request: HTTP %s %s", exc.http_status, exc.code)
-        raise PaymentProviderError(exc.user_message or "The payment provider refused.") from exc
+        raise _refused(exc) from exc
+
+
+def _refused(exc: stripe.StripeError) -> PaymentProviderError:
+    logger.error("Stripe refused a request: HTTP %s %s", exc.http_status, exc.code)
+    return PaymentProviderError(exc.user_message or "The payment provider refused.")
 
 
 def customer_create(*, email: str, idempotency_key: str) -> str:

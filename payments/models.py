@@ -28,6 +28,9 @@ class StripeWebhookEvent(models.Model):
     type = models.CharField(max_length=100)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(
+        blank=True, help_text="Why a processed event changed nothing; empty when it was applied."
+    )
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from payments import gateway
 from payments.emails import send_payment_failed_email
-from payments.exceptions import CardDeclined, UntrustedStripeObject
+from payments.exceptions import CardDeclined, UnknownStripeObject, UntrustedStripeObject
 from payments.models import StripeCustomer, StripeWebhookEvent
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import (
@@ -358,6 +358,8 @@ def payment_webhook_receive(*, payload: bytes, signature: str) -> bool:
     and checked against the reservation it claims. An object that is not this deployment's
     or does not match, or a reservation that is not found or not in a state for the event,
     is logged (WARNING, with the reason) and done: Stripe gets its 2xx and nothing changes.
+    So is an object Stripe itself no longer knows (a 404 on the re-fetch): retrying cannot
+    change that answer. The reason is kept on the event's row.
     """
     event = gateway.webhook_event_construct(payload=payload, signature=signature)
     with transaction.atomic():
@@ -367,10 +369,14 @@ def payment_webhook_receive(*, payload: bytes, signature: str) -> bool:
         if not created:
             return False
         handler = WEBHOOK_HANDLERS.get(event.type)
+        outcome = ""
         if handler is not None and event.object_id:
             try:
                 handler(event.object_id)
-            except (ConflictError, NotFoundError) as exc:
+            except (ConflictError, NotFoundError, UnknownStripeObject) as exc:
+                outcome = f"Not applied: {exc}"
                 logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
-        StripeWebhookEvent.objects.filter(event_id=event.id).update(processed_at=timezone.now())
+        StripeWebhookEvent.objects.filter(event_id=event.id).update(
+            processed_at=timezone.now(), outcome=outcome
+        )
     return True

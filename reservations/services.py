@@ -23,7 +23,7 @@ from reservations.models import (
 )
 from reservations.pricing import amount_cents
 from reservations.selectors import reservation_live_holds, reservation_unpaid_blocking
-from secure_my_spot.db import after_commit
+from secure_my_spot.db import LOCK_NOT_AVAILABLE, after_commit, database_error_code
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from users.models import User, normalize_email
 from users.selectors import user_may_book
@@ -49,7 +49,6 @@ GUEST_EMAIL_HELD = (
 )
 # How long a booking waits for another booking of the same account, e-mail or address.
 HOLDER_LOCK_TIMEOUT = "5s"
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # A key whose request has run this long without an answer was abandoned (its process died).
 IDEMPOTENCY_IN_FLIGHT_LAPSE = timedelta(minutes=2)
@@ -153,7 +152,7 @@ def _lock_holders(keys: list[str]) -> None:
                 )
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
     except OperationalError as exc:
-        if getattr(exc.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
+        if database_error_code(exc) != LOCK_NOT_AVAILABLE:
             raise
         raise ConflictError("Another booking of yours is under way: try again shortly.") from exc
 

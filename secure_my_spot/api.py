@@ -1,13 +1,11 @@
 """Cross-cutting API behaviour from the contract's general rules.
 
-Routes with and without trailing slash, JSON-only errors of the DRF shape, and a JSON parser
-that turns every malformed body into a 400 rather than a 500 further down.
+Routes with and without trailing slash and JSON-only errors of the DRF shape; the JSON
+parser is in secure_my_spot/parsers.py (DRF's settings import it while this module imports
+DRF's views, so it cannot live here).
 """
 
-import io
 import ipaddress
-import json
-import re
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +15,6 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, re_path
 from rest_framework import exceptions, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -25,6 +22,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from secure_my_spot.exceptions import ApplicationError
+from secure_my_spot.middleware import database_timeout_response
 
 OPTIONAL_SLASH = "/?"
 
@@ -43,43 +41,6 @@ def schema_paths_without_optional_slash(endpoints: list) -> list:
         (path.removesuffix("?") if path.endswith("/?") else path, *rest)
         for path, *rest in endpoints
     ]
-
-
-# A JSON string, escapes included: its brackets are text, not nesting.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_A_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
-
-
-def json_nesting_depth(raw: bytes) -> int:
-    """How deeply `raw` nests arrays and objects, found without parsing it.
-
-    The json module recurses once per level, so a small body nested a thousand deep is a
-    RecursionError (a 500) before any validation could see it.
-    """
-    depth = deepest = 0
-    for bracket in _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET):
-        depth += 1 if bracket in b"[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-class StrictJSONParser(JSONParser):
-    """JSON that PostgreSQL and the password hashers can take: nested at most JSON_MAX_DEPTH
-    deep, without lone surrogates. (Its size is Django's DATA_UPLOAD_MAX_MEMORY_SIZE: DRF
-    reads the body through `request.body`, and exception_handler names that error.)"""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        raw = stream.read()
-        if json_nesting_depth(raw) > settings.JSON_MAX_DEPTH:
-            raise exceptions.ParseError(
-                f"JSON parse error - nested deeper than {settings.JSON_MAX_DEPTH} levels."
-            )
-        data = super().parse(io.BytesIO(raw), media_type, parser_context)
-        try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise exceptions.ParseError("JSON parse error - invalid unicode in body.") from exc
-        return data
 
 
 def unwrap(data: Any, key: str) -> dict:
@@ -143,6 +104,9 @@ def _too_large_message() -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    timed_out = database_timeout_response(exc, Response)
+    if timed_out is not None:
+        return timed_out
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": _too_large_message()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

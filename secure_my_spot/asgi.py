@@ -7,8 +7,13 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from secure_my_spot.checks import configuration_verify
+from secure_my_spot.process_role import WEB, process_role_declare
+
+process_role_declare(role=WEB)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
 django_application = get_asgi_application()  # sets Django up before the consumers import
+configuration_verify()  # daphne runs no system checks
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402

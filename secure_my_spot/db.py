@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 
 def after_commit(func: Callable[..., object], **kwargs: object) -> None:
@@ -13,3 +13,15 @@ def after_commit(func: Callable[..., object], **kwargs: object) -> None:
     robust callback by its __qualname__, which a partial lacks (the logging itself raises).
     """
     transaction.on_commit(lambda: func(**kwargs), robust=True)
+
+
+# PostgreSQL's SQLSTATEs for a bounded wait that ran out (secure_my_spot.process_role).
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout
+QUERY_CANCELED = "57014"  # statement_timeout
+
+
+def database_error_code(exc: BaseException) -> str | None:
+    """The SQLSTATE behind a Django database error, None for anything else."""
+    if not isinstance(exc, DatabaseError):
+        return None
+    return getattr(exc.__cause__, "pgcode", None)

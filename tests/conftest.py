@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from secure_my_spot.process_role import process_role_declare
 from tests.factories import UserFactory
 
 pytest_plugins = ["tests.browser", "tests.localstripe", "tests.workers"]
@@ -15,6 +16,14 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_role():
+    """Importing wsgi or asgi declares the web role for the whole process (its database and
+    Stripe waits): keep that to the test that did it."""
+    yield
+    process_role_declare(role=None)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 
+from secure_my_spot.cache import fail_open_cache
 from users.models import ProvenEmail, User, email_digest, normalize_email
 
 
@@ -33,7 +33,7 @@ def sign_in_backoff_keys(*, email: str) -> tuple[str, str]:
 def sign_in_retry_after(*, email: str) -> int:
     """Seconds until `email` may try to sign in again; 0 when it may now."""
     _, locked_key = sign_in_backoff_keys(email=email)
-    locked_until = cache.get(locked_key)
+    locked_until = fail_open_cache.get(locked_key)
     if locked_until is None:
         return 0
     return max(0, math.ceil(locked_until - time.time()))

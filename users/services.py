@@ -5,12 +5,12 @@ import time
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
+from secure_my_spot.cache import fail_open_cache
 from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError
 from users.emails import send_account_email
@@ -79,11 +79,11 @@ def sign_in_failure_record(*, email: str) -> None:
     """
     failures_key, locked_key = sign_in_backoff_keys(email=email)
     window = settings.SIGN_IN_BACKOFF_WINDOW_SECONDS
-    cache.add(failures_key, 0, timeout=window)
+    fail_open_cache.add(failures_key, 0, timeout=window)
     try:
-        failures = cache.incr(failures_key)
+        failures = fail_open_cache.incr(failures_key)
     except ValueError:  # expired between add and incr
-        cache.set(failures_key, 1, timeout=window)
+        fail_open_cache.set(failures_key, 1, timeout=window)
         failures = 1
     over = failures - settings.SIGN_IN_BACKOFF_FAILURES
     if over < 0:
@@ -92,13 +92,13 @@ def sign_in_failure_record(*, email: str) -> None:
         settings.SIGN_IN_BACKOFF_BASE_SECONDS * 2 ** min(over, 32),
         settings.SIGN_IN_BACKOFF_MAX_SECONDS,
     )
-    cache.set(locked_key, time.time() + lock, timeout=lock)
+    fail_open_cache.set(locked_key, time.time() + lock, timeout=lock)
     # The count outlives the lock, so the next failure after it locks for longer.
-    cache.touch(failures_key, window + lock)
+    fail_open_cache.touch(failures_key, window + lock)
 
 
 def sign_in_failures_clear(*, email: str) -> None:
-    cache.delete_many(list(sign_in_backoff_keys(email=email)))
+    fail_open_cache.delete_many(list(sign_in_backoff_keys(email=email)))
 
 
 def user_sign_in(*, email: str, password: str) -> tuple[User, AuthToken, str]:

@@ -1,11 +1,10 @@
 """Throttles keyed by what a request names rather than by who sends it."""
 
-from rest_framework.throttling import SimpleRateThrottle
-
+from secure_my_spot.throttling import FailOpenRateThrottle
 from users.models import email_digest
 
 
-class PasswordResetEmailThrottle(SimpleRateThrottle):
+class PasswordResetEmailThrottle(FailOpenRateThrottle):
     """Reset requests per target address, from any client: nobody's inbox is flooded with
     reset mail, and unknown addresses are throttled exactly like known ones."""
 

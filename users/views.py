@@ -3,10 +3,10 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from secure_my_spot.api import unwrap
+from secure_my_spot.throttling import FailOpenScopedRateThrottle
 from users.services import (
     SignInBackoff,
     auth_token_issue,
@@ -175,7 +175,7 @@ class PasswordResetApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle, PasswordResetEmailThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle, PasswordResetEmailThrottle]
     throttle_scope = "password_reset"
 
     @extend_schema_serializer(component_name="PasswordReset")

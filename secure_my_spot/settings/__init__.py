@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database wait that ran out in a non-DRF view: the same JSON 409/503 as the API's.
+    "secure_my_spot.middleware.DatabaseTimeoutMiddleware",
     # Last, as django-axes requires: it turns a locked-out admin login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -94,14 +96,29 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# Bounded waits per process role (secure_my_spot.process_role), in milliseconds, 0 for none:
+# a web request that waits out a row lock answers 409, one whose statement runs out 503
+# (both JSON with Retry-After); workers wait longer; management commands have no limit.
+DB_WEB_LOCK_TIMEOUT_MS = env.int("DB_WEB_LOCK_TIMEOUT_MS", default=3000)
+DB_WEB_STATEMENT_TIMEOUT_MS = env.int("DB_WEB_STATEMENT_TIMEOUT_MS", default=10000)
+DB_WORKER_LOCK_TIMEOUT_MS = env.int("DB_WORKER_LOCK_TIMEOUT_MS", default=30000)
+DB_WORKER_STATEMENT_TIMEOUT_MS = env.int("DB_WORKER_STATEMENT_TIMEOUT_MS", default=45000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Redis is a cache: short socket timeouts, and after a failure the web tier stops trying it
+# for CACHE_RETRY_AFTER_SECONDS (secure_my_spot/cache.py), so a stalled Redis costs one timeout.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "sms",
+        "OPTIONS": {
+            "pool_class": "secure_my_spot.cache.FailFastConnectionPool",
+            "socket_connect_timeout": env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=0.5),
+            "socket_timeout": env.float("CACHE_TIMEOUT_SECONDS", default=0.5),
+            "retry_after": env.float("CACHE_RETRY_AFTER_SECONDS", default=5),
+        },
     }
 }
 
@@ -192,10 +209,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["users.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["secure_my_spot.api.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["secure_my_spot.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "secure_my_spot.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["secure_my_spot.throttling.FailOpenScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH_RATE", default="20/minute"),
         "guest": env.str("THROTTLE_GUEST_RATE", default="60/minute"),
@@ -254,6 +271,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Secure My Spot <no-reply@localhost>")
+# Seconds an SMTP connect or reply may take: a stalled mail server fails the send instead.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=5.0)
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
@@ -351,6 +370,10 @@ STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="")
 # Per request; the library retries connection errors, 409 and 5xx with backoff.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# The same inside a web request (process role "web"), where someone waits for the answer and
+# gunicorn's timeout must not run out; the two above are the workers'.
+STRIPE_WEB_TIMEOUT_SECONDS = env.float("STRIPE_WEB_TIMEOUT_SECONDS", default=5.0)
+STRIPE_WEB_MAX_NETWORK_RETRIES = env.int("STRIPE_WEB_MAX_NETWORK_RETRIES", default=1)
 # Stripe metadata's `deployment`: webhooks ignore objects that carry another tag, so
 # deployments sharing one Stripe account (staging and production) never act on each
 # other's. Default: derived from SECRET_KEY, hence distinct per deployment and stable.

@@ -160,7 +160,8 @@ def database_url() -> str:
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    """The deploy stack's environment: DEBUG off, a real-looking secret, the test database."""
+    """The deploy stack's environment: DEBUG off, a real-looking secret, the test database,
+    and the Stripe and mail settings production refuses to start without (never used here)."""
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -173,6 +174,10 @@ def production_env(**extra: str) -> dict[str, str]:
         NUM_PROXIES="1",
         WEB_CONCURRENCY="2",
         CELERY_CONCURRENCY="1",
+        STRIPE_SECRET_KEY="sk_test_deploy_tests",
+        STRIPE_PUBLISHABLE_KEY="pk_test_deploy_tests",
+        STRIPE_WEBHOOK_SECRET="whsec_deploy_tests",
+        EMAIL_URL="smtp://127.0.0.1:25",
     )
     env.update(extra)
     return env
@@ -295,6 +300,7 @@ def proxy_stack(tmp_path, transactional_db, collected_static) -> Iterator[dict]:
         wait_until(lambda: (tmp_path / "nginx.pid").exists(), 10, "nginx", proxy)
         yield {
             "env": env,
+            "gunicorn": gunicorn,
             "gunicorn_port": gunicorn_port,
             "http_port": http_port,
             "https_port": https_port,
