@@ -10,10 +10,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
 RUN pip install --no-cache-dir "poetry==2.5.1" "poetry-plugin-export==1.10.1"
-# pyproject.toml declares README.md as the project's readme: `poetry check` needs it.
-COPY pyproject.toml poetry.lock README.md ./
-# Main dependencies only: test tools stay out of the runtime image.
-RUN poetry check --lock \
+COPY pyproject.toml poetry.lock ./
+# Main dependencies only: test tools stay out of the runtime image. pyproject.toml declares
+# README.md as the readme and `poetry check` wants the file; its text does not matter here,
+# and copying the real one would rebuild this layer on every change to the docs.
+RUN touch README.md \
+    && poetry check --lock \
     && poetry export --only main --format requirements.txt --output requirements.txt \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt
