@@ -2,7 +2,7 @@
 # files choose the command. The builder resolves nothing: it installs exactly the hashes in
 # poetry.lock. No `# syntax=` line: it would make every BuildKit build fetch a frontend image.
 
-# Overridable so a mirror or a locally made base can stand in (`bin/containers`).
+# Overridable (`--build-arg`), e.g. for a registry mirror.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder

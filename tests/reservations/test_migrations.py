@@ -16,27 +16,29 @@ BEFORE_PUBLIC_IDS = [("reservations", "0003_unmailed_index")]
 def test_existing_reservations_get_distinct_public_ids():
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE_PUBLIC_IDS)
-    old = executor.loader.project_state(BEFORE_PUBLIC_IDS).apps.get_model(
-        "reservations", "Reservation"
-    )
-    spots = ParkingSpotFactory.create_batch(3)
-    rows = [
-        old.objects.create(
-            email=f"old-{n}@example.com",
-            spot_id=spots[n % 3].pk,
-            rate="4.50",
-            start_time=f"2026-01-0{n + 1}T10:00:00Z",
-            end_time=f"2026-01-0{n + 1}T11:00:00Z",
-            status=status,
-            hold_expires_at="2026-01-01T10:10:00Z" if status == "pending_payment" else None,
-            ended_at="2026-01-01T11:00:00Z" if status == "paid" else None,
-            amount_cents=450 if status == "paid" else None,
+    try:
+        old = executor.loader.project_state(BEFORE_PUBLIC_IDS).apps.get_model(
+            "reservations", "Reservation"
         )
-        for n, status in enumerate(["paid", "active", "pending_payment", "cancelled", "paid"])
-    ]
-
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+        spots = ParkingSpotFactory.create_batch(3)
+        rows = [
+            old.objects.create(
+                email=f"old-{n}@example.com",
+                spot_id=spots[n % 3].pk,
+                rate="4.50",
+                start_time=f"2026-01-0{n + 1}T10:00:00Z",
+                end_time=f"2026-01-0{n + 1}T11:00:00Z",
+                status=status,
+                hold_expires_at="2026-01-01T10:10:00Z" if status == "pending_payment" else None,
+                ended_at="2026-01-01T11:00:00Z" if status == "paid" else None,
+                amount_cents=450 if status == "paid" else None,
+            )
+            for n, status in enumerate(["paid", "active", "pending_payment", "cancelled", "paid"])
+        ]
+    finally:
+        # Forward again even when the above fails: later tests need the current schema.
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
     migrated = Reservation.objects.filter(pk__in=[row.pk for row in rows])
     public_ids = [reservation.public_id for reservation in migrated]
