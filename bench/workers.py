@@ -117,7 +117,8 @@ def book(args, customer_id: str, payment_method_id: str, lead: float) -> list[in
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE reservations_reservation, parking_spots_parkingspot RESTART IDENTITY CASCADE"
+            "TRUNCATE reservations_reservation, parking_spots_parkingspot, outbox_outboundemail"
+            " RESTART IDENTITY CASCADE"
         )
     spots = ParkingSpot.objects.bulk_create(
         ParkingSpot(lat=Decimal("40.75"), lng=Decimal("-73.98"), rate=Decimal("4.50"))
@@ -143,6 +144,15 @@ def book(args, customer_id: str, payment_method_id: str, lead: float) -> list[in
     return [r.pk for r in reservations]
 
 
+def ended_emails_sent(ids: list[int]):
+    """The 'ended' e-mails of these reservations that are out (the outbox's rows)."""
+    from outbox.models import OutboundEmail
+
+    return OutboundEmail.objects.filter(
+        dedupe_key__in=[f"reservation:{pk}:ended" for pk in ids], sent_at__isnull=False
+    )
+
+
 def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict:
     from django.db import connection
 
@@ -162,9 +172,7 @@ def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict
         deadline = time.monotonic() + args.timeout
         done = 0
         while time.monotonic() < deadline:
-            done = Reservation.objects.filter(
-                pk__in=ids, status=ReservationStatus.PAID, ended_email_sent_at__isnull=False
-            ).count()
+            done = ended_emails_sent(ids).count()
             if done == len(ids):
                 break
             time.sleep(1)
@@ -173,9 +181,13 @@ def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict
         processes.stop_all()
     if done != len(ids):
         raise SystemExit(f"only {done} of {len(ids)} finished within {args.timeout:.0f} s")
-    rows = Reservation.objects.filter(pk__in=ids).values_list(
-        "end_time", "ended_email_sent_at", "stripe_payment_intent_id"
-    )
+    sent_at = dict(ended_emails_sent(ids).values_list("dedupe_key", "sent_at"))
+    rows = [
+        (end, sent_at[f"reservation:{pk}:ended"], payment_intent_id)
+        for pk, end, payment_intent_id in Reservation.objects.filter(
+            pk__in=ids, status=ReservationStatus.PAID
+        ).values_list("pk", "end_time", "stripe_payment_intent_id")
+    ]
     delays = sorted((sent - end).total_seconds() for end, sent, _ in rows)
     charges = {pi for _, _, pi in rows}
     mails = mailbox.messages(subject="has ended")

@@ -2,10 +2,10 @@
 
 from django.conf import settings
 
-from reservations.emails import format_local_time, manage_url
+from outbox.services import email_queue
+from reservations.emails import format_local_time, manage_url, reservation_email_dedupe_key
 from reservations.models import Reservation
 from reservations.pricing import format_dollars
-from secure_my_spot.mail import send_templated
 
 SUBJECT = "We could not charge your card for your parking reservation"
 # Stripe's codes for the failures a driver can act on; anything else reads as a plain decline.
@@ -21,8 +21,8 @@ REASONS = {
 DECLINED = "the bank declined the charge"
 
 
-def send_payment_failed_email(*, reservation_id: int) -> None:
-    reservation = Reservation.objects.select_related("spot").get(pk=reservation_id)
+def payment_failed_email_queue(*, reservation: Reservation) -> None:
+    """Queued with the failure it reports; once per reservation."""
     context = {
         "reservation": reservation,
         "amount": format_dollars(reservation.amount_cents or 0),
@@ -30,11 +30,13 @@ def send_payment_failed_email(*, reservation_id: int) -> None:
         "reason": REASONS.get(reservation.payment_error_code, DECLINED),
         "manage_url": manage_url(reservation),
     }
-    send_templated(
+    email_queue(
+        kind="payment_failed",
         template="payments/email/payment_failed",
         subject=SUBJECT,
         to=reservation.email,
         context=context,
         # The e-mail says to reply: the answer must reach someone who can take the payment.
         reply_to=settings.PAYMENTS_SUPPORT_EMAIL,
+        dedupe_key=reservation_email_dedupe_key(reservation=reservation, kind="payment_failed"),
     )

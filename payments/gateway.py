@@ -146,6 +146,12 @@ def customer_create(*, email: str, idempotency_key: str) -> str:
     return customer.id
 
 
+def customer_delete(*, customer_id: str) -> None:
+    """DELETE /v1/customers/:id: a Customer made by a racing caller that lost."""
+    with _stripe_errors():
+        _client().v1.customers.delete(customer_id)
+
+
 def _plain(metadata: stripe.StripeObject | None) -> dict[str, str]:
     return metadata.to_dict() if metadata else {}
 

@@ -1,13 +1,16 @@
 """Payment state changes: the customer, the SetupIntent, confirmation, the charge, webhooks.
 
-Whatever calls Stripe for a reservation does it holding that reservation's row lock (lock,
-re-check, change, as pretix does). The lock is held across the network call on purpose: a
-second caller (a retried task, a duplicate webhook, a double-clicked confirm) waits, then
-finds the first one's result recorded and acts on that instead of calling Stripe again. A
-slow Stripe therefore makes those callers wait, up to the gateway's timeout and retries; one
-reservation's calls are rare, so that is the price of exactly once. Stripe's idempotency keys
-are the second guard, for a response lost on the way back; localstripe ignores them, so the
-tests prove the database guard on its own.
+Lock, re-check, change (as pretix does), but never wait on Stripe inside a web request
+while holding a lock: a route or a webhook asks Stripe first, then locks the reservation,
+checks that what it asked about is still what the reservation records, and records the
+answer. Two callers racing (a double-clicked confirm, a webhook) both ask, and the second
+to lock finds the first one's result. Creations carry idempotency keys derived from the
+reservation's recorded state, so with real Stripe racing creators get one object; with
+localstripe (which ignores the keys) the loser's object is left unused.
+
+The end-of-stay charge runs on the workers only and keeps its row lock across the call: a
+duplicated task must wait for the first one's outcome rather than charge, and what waits
+on that lock from a web request gives up after its lock_timeout (a 409).
 
 Whatever comes back from Stripe by a webhook is checked against what it claims to settle
 before anything changes: the metadata's deployment tag and reservation, the customer, and
@@ -19,11 +22,11 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from payments import gateway
-from payments.emails import send_payment_failed_email
+from payments.emails import payment_failed_email_queue
 from payments.exceptions import CardDeclined, UnknownStripeObject, UntrustedStripeObject
 from payments.models import StripeCustomer, StripeWebhookEvent
 from reservations.models import Reservation, ReservationStatus
@@ -32,9 +35,7 @@ from reservations.services import (
     reservation_lock,
     reservation_mark_paid,
     reservation_mark_payment_failed,
-    reservation_send_confirmation_email,
 )
-from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ConflictError, NotFoundError
 from users.models import normalize_email
 
@@ -46,32 +47,28 @@ S = ReservationStatus
 PAYMENT_PENDING = frozenset({"processing", "requires_capture"})
 
 
-def _email_digest(email: str) -> bytes:
-    return hashlib.sha256(f"stripe-customer:{email}".encode()).digest()
-
-
 def customer_get_or_create(*, email: str) -> str:
     """The Stripe Customer id of `email` (case-insensitive), created once and stored here.
 
-    A transaction-level advisory lock per e-mail makes concurrent first bookings wait for
-    the one that creates the Customer instead of each creating one; the idempotency key
-    (a digest, no address in Stripe's logs) covers a retry after a lost response.
+    No lock while Stripe answers: concurrent first bookings of one e-mail send the same
+    idempotency key (a digest, no address in Stripe's logs), so Stripe makes one Customer,
+    and the first id stored is the one every caller returns. A caller that got another
+    Customer all the same (a Stripe that ignores the key, or one past its 24 hours) deletes
+    it: nothing else refers to it.
     """
     email = normalize_email(email)
-    digest = _email_digest(email)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], signed=True)]
-            )
-        stored = StripeCustomer.objects.filter(email=email).first()
-        if stored is not None:
-            return stored.stripe_customer_id
-        customer_id = gateway.customer_create(
-            email=email, idempotency_key=f"customer-{digest.hex()[:32]}"
-        )
-        StripeCustomer.objects.create(email=email, stripe_customer_id=customer_id)
-    return customer_id
+    stored = StripeCustomer.objects.filter(email=email).values_list("stripe_customer_id", flat=True)
+    if (customer_id := stored.first()) is not None:
+        return customer_id
+    digest = hashlib.sha256(f"stripe-customer:{email}".encode()).hexdigest()
+    customer_id = gateway.customer_create(email=email, idempotency_key=f"customer-{digest[:32]}")
+    StripeCustomer.objects.bulk_create(
+        [StripeCustomer(email=email, stripe_customer_id=customer_id)], ignore_conflicts=True
+    )
+    winner = stored.get()
+    if winner != customer_id:
+        gateway.customer_delete(customer_id=customer_id)
+    return winner
 
 
 def _idempotency_key(reservation: Reservation, purpose: str) -> str:
@@ -116,100 +113,111 @@ def _payment_intent_untrusted_reason(reservation: Reservation, result: gateway.C
     return ""
 
 
+def _reservation_read(reservation_id: int) -> Reservation:
+    """The reservation as it is now, unlocked: what to ask Stripe about."""
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
+    if reservation is None:
+        raise NotFoundError("Reservation not found.")
+    return reservation
+
+
+def _check_takes_a_card(reservation: Reservation) -> None:
+    if reservation.status != S.PENDING_PAYMENT:
+        raise ConflictError(f"A reservation that is {reservation.status} takes no card.")
+    if reservation.hold_expires_at <= timezone.now():
+        raise ConflictError("The hold on this spot ran out: book it again.")
+
+
 def payment_setup_intent_get_or_create(*, reservation_id: int) -> str:
     """The client secret of the reservation's SetupIntent, created on the first call.
 
     Only while the payment hold is live: after it, the spot may already be someone else's.
     The SetupIntent id is stored before the secret leaves, so a SetupIntent a client can
-    confirm is always one this reservation knows. A cancelled one is replaced.
+    confirm is always one this reservation knows. A cancelled one is replaced. When a
+    concurrent call recorded another SetupIntent meanwhile, that one's secret is returned.
     """
+    reservation = _reservation_read(reservation_id)
+    _check_takes_a_card(reservation)
+    previous = reservation.stripe_setup_intent_id
+    if previous:
+        setup_intent = gateway.setup_intent_retrieve(setup_intent_id=previous)
+        if setup_intent.status != "canceled":
+            return setup_intent.client_secret
+    customer_id = reservation.stripe_customer_id or customer_get_or_create(email=reservation.email)
+    setup_intent = gateway.setup_intent_create(
+        customer_id=customer_id,
+        metadata=payment_metadata(reservation=reservation),
+        idempotency_key=_idempotency_key(reservation, f"setup-intent-after-{previous or 'none'}"),
+    )
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
-        if reservation.status != S.PENDING_PAYMENT:
-            raise ConflictError(f"A reservation that is {reservation.status} takes no card.")
-        if reservation.hold_expires_at <= timezone.now():
-            raise ConflictError("The hold on this spot ran out: book it again.")
-        previous = reservation.stripe_setup_intent_id
-        if previous:
-            setup_intent = gateway.setup_intent_retrieve(setup_intent_id=previous)
-            if setup_intent.status != "canceled":
-                return setup_intent.client_secret
-        customer_id = reservation.stripe_customer_id or customer_get_or_create(
-            email=reservation.email
-        )
-        setup_intent = gateway.setup_intent_create(
-            customer_id=customer_id,
-            metadata=payment_metadata(reservation=reservation),
-            idempotency_key=_idempotency_key(
-                reservation, f"setup-intent-after-{previous or 'none'}"
-            ),
-        )
-        reservation.stripe_customer_id = customer_id
-        reservation.stripe_setup_intent_id = setup_intent.id
-        reservation.save(
-            update_fields=["stripe_customer_id", "stripe_setup_intent_id", "updated_at"]
-        )
-    return setup_intent.client_secret
-
-
-def _send_confirmation_after_commit(reservation_id: int) -> None:
-    """The send is claimed once per reservation, so scheduling it again never sends twice but
-    retries one that failed."""
-    after_commit(reservation_send_confirmation_email, reservation_id=reservation_id)
+        _check_takes_a_card(reservation)
+        recorded = reservation.stripe_setup_intent_id
+        if recorded == previous:
+            reservation.stripe_customer_id = customer_id
+            reservation.stripe_setup_intent_id = setup_intent.id
+            reservation.save(
+                update_fields=["stripe_customer_id", "stripe_setup_intent_id", "updated_at"]
+            )
+            return setup_intent.client_secret
+    if recorded == setup_intent.id:
+        return setup_intent.client_secret
+    return gateway.setup_intent_retrieve(setup_intent_id=recorded).client_secret
 
 
 def payment_setup_confirm(*, reservation_id: int) -> Reservation:
     """Activate the reservation if Stripe says its SetupIntent succeeded; never trust a client.
 
     Used by the confirm routes and the `setup_intent.succeeded` webhook, in any order and any
-    number of times. A hold that ran out and was cancelled (its spot given to someone else)
-    stays cancelled: 409, and nothing will be charged. So is a SetupIntent that is not this
-    reservation's (UntrustedStripeObject).
+    number of times; activation queues the confirmation e-mail, once. A hold that ran out
+    and was cancelled (its spot given to someone else) stays cancelled: 409, and nothing
+    will be charged. So is a SetupIntent that is not this reservation's
+    (UntrustedStripeObject).
     """
+    reservation = _reservation_read(reservation_id)
+    if reservation.status == S.ACTIVE:
+        return reservation
+    if reservation.status != S.PENDING_PAYMENT:
+        raise ConflictError(f"A reservation that is {reservation.status} cannot be confirmed.")
+    if not reservation.stripe_setup_intent_id:
+        raise ConflictError("No card has been set up for this reservation yet.")
+    setup_intent = gateway.setup_intent_retrieve(setup_intent_id=reservation.stripe_setup_intent_id)
+    reason = _untrusted_reason(
+        reservation, metadata=setup_intent.metadata, customer_id=setup_intent.customer_id
+    )
+    if reason:
+        raise UntrustedStripeObject(
+            f"SetupIntent {setup_intent.id} cannot confirm this reservation: {reason}."
+        )
+    if not setup_intent.succeeded:
+        raise ConflictError(f"The card is not set up yet (Stripe says {setup_intent.status}).")
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.ACTIVE:
-            _send_confirmation_after_commit(reservation.pk)
             return reservation
         if reservation.status != S.PENDING_PAYMENT:
             raise ConflictError(f"A reservation that is {reservation.status} cannot be confirmed.")
-        if not reservation.stripe_setup_intent_id:
-            raise ConflictError("No card has been set up for this reservation yet.")
-        setup_intent = gateway.setup_intent_retrieve(
-            setup_intent_id=reservation.stripe_setup_intent_id
-        )
-        reason = _untrusted_reason(
-            reservation, metadata=setup_intent.metadata, customer_id=setup_intent.customer_id
-        )
-        if reason:
-            raise UntrustedStripeObject(
-                f"SetupIntent {setup_intent.id} cannot confirm this reservation: {reason}."
-            )
-        if not setup_intent.succeeded:
-            raise ConflictError(
-                f"The card is not set up yet (Stripe says {setup_intent.status}).",
-            )
-        reservation = reservation_activate(
+        if reservation.stripe_setup_intent_id != setup_intent.id:
+            raise ConflictError("The card set-up changed meanwhile: confirm again.")
+        return reservation_activate(
             reservation_id=reservation.pk,
             stripe_payment_method_id=setup_intent.payment_method_id or "",
             card_brand=setup_intent.card_brand or "",
             card_last4=setup_intent.card_last4 or "",
         )
-        _send_confirmation_after_commit(reservation.pk)
-    return reservation
 
 
 def _fail(reservation: Reservation, *, code: str, payment_intent_id: str = "") -> Reservation:
     """Record a failed charge of an ended reservation and tell the driver how to settle.
 
-    Called under the row lock and only from `ended`, so the e-mail goes out once.
+    Called under the row lock and only from `ended`; the e-mail is queued once.
     """
     reservation = reservation_mark_payment_failed(
         reservation_id=reservation.pk,
         error_code=code,
         stripe_payment_intent_id=payment_intent_id,
     )
-    after_commit(send_payment_failed_email, reservation_id=reservation.pk)
+    payment_failed_email_queue(reservation=reservation)
     logger.info("Charge of reservation %s failed: %s", reservation.pk, code)
     return reservation
 
@@ -349,34 +357,31 @@ WEBHOOK_HANDLERS = {
 
 
 def payment_webhook_receive(*, payload: bytes, signature: str) -> bool:
-    """Verify a Stripe event and act on it once; False for an event already handled.
+    """Verify a Stripe event and act on it; False for an event already handled.
 
-    The event's row is inserted in the transaction that acts on it: a concurrent delivery of
-    the same event waits on the unique index and then sees it handled, and a failure that
-    should make Stripe retry (Stripe unreachable) rolls the row back with everything else.
     The payload is only trusted for the object's id; its state is fetched from Stripe again
-    and checked against the reservation it claims. An object that is not this deployment's
-    or does not match, or a reservation that is not found or not in a state for the event,
-    is logged (WARNING, with the reason) and done: Stripe gets its 2xx and nothing changes.
-    So is an object Stripe itself no longer knows (a 404 on the re-fetch): retrying cannot
-    change that answer. The reason is kept on the event's row.
+    (no lock held meanwhile) and checked against the reservation it claims, and every
+    handler is a repeatable state change, so a concurrent or repeated delivery changes
+    nothing twice. The event is recorded once handled: a failure that should make Stripe
+    retry (Stripe unreachable) records nothing. An object that is not this deployment's or
+    does not match, a reservation that is not found or not in a state for the event, or an
+    object Stripe itself no longer knows (a 404 on the re-fetch: retrying cannot change
+    that) is logged (WARNING, with the reason) and done: Stripe gets its 2xx, nothing
+    changes, and the reason is kept on the event's row.
     """
     event = gateway.webhook_event_construct(payload=payload, signature=signature)
-    with transaction.atomic():
-        _, created = StripeWebhookEvent.objects.get_or_create(
-            event_id=event.id, defaults={"type": event.type}
-        )
-        if not created:
-            return False
-        handler = WEBHOOK_HANDLERS.get(event.type)
-        outcome = ""
-        if handler is not None and event.object_id:
-            try:
-                handler(event.object_id)
-            except (ConflictError, NotFoundError, UnknownStripeObject) as exc:
-                outcome = f"Not applied: {exc}"
-                logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
-        StripeWebhookEvent.objects.filter(event_id=event.id).update(
-            processed_at=timezone.now(), outcome=outcome
-        )
-    return True
+    if StripeWebhookEvent.objects.filter(event_id=event.id).exists():
+        return False
+    handler = WEBHOOK_HANDLERS.get(event.type)
+    outcome = ""
+    if handler is not None and event.object_id:
+        try:
+            handler(event.object_id)
+        except (ConflictError, NotFoundError, UnknownStripeObject) as exc:
+            outcome = f"Not applied: {exc}"
+            logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
+    _, created = StripeWebhookEvent.objects.get_or_create(
+        event_id=event.id,
+        defaults={"type": event.type, "processed_at": timezone.now(), "outcome": outcome},
+    )
+    return created

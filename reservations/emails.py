@@ -1,7 +1,8 @@
 """Reservation e-mails: plain text and HTML, New York times with the zone, dollars.
 
-A guest's e-mails carry the signed link that manages the reservation; an account's do not
-(its owner signs in).
+Each is queued in the transaction of the change it reports (outbox/), so it is sent once
+that change commits and never for one that rolled back. A guest's e-mails carry the signed
+link that manages the reservation; an account's do not (its owner signs in).
 """
 
 from datetime import datetime
@@ -9,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from outbox.services import email_queue
 from reservations.links import reservation_link_url
 from reservations.models import Reservation
 from reservations.pricing import format_dollars
-from secure_my_spot.mail import send_templated
 
 SUBJECTS = {
     "confirmed": "Your parking reservation is confirmed",
@@ -20,6 +21,8 @@ SUBJECTS = {
     "ended": "Your parking reservation has ended",
     "reminder": "Your parking reservation ends soon",
 }
+# A reservation gets each of these at most once; 'amended' goes out for every change.
+ONCE = frozenset({"confirmed", "ended", "reminder"})
 
 
 def format_local_time(moment: datetime) -> str:
@@ -33,7 +36,11 @@ def manage_url(reservation: Reservation) -> str:
     return reservation_link_url(reservation=reservation) if reservation.user_id is None else ""
 
 
-def send_reservation_email(*, kind: str, reservation: Reservation) -> None:
+def reservation_email_dedupe_key(*, reservation: Reservation, kind: str) -> str:
+    return f"reservation:{reservation.pk}:{kind}"
+
+
+def reservation_email_queue(*, kind: str, reservation: Reservation) -> None:
     spot = reservation.spot
     context = {
         "reservation": reservation,
@@ -44,9 +51,15 @@ def send_reservation_email(*, kind: str, reservation: Reservation) -> None:
         "amount": format_dollars(reservation.amount_cents or 0),
         "manage_url": manage_url(reservation),
     }
-    send_templated(
+    email_queue(
+        kind=kind,
         template=f"reservations/email/{kind}",
         subject=SUBJECTS[kind],
         to=reservation.email,
         context=context,
+        dedupe_key=(
+            reservation_email_dedupe_key(reservation=reservation, kind=kind)
+            if kind in ONCE
+            else None
+        ),
     )

@@ -96,10 +96,9 @@ class Reservation(models.Model):
     charge_attempts = models.PositiveSmallIntegerField(default=0)
     payment_error_code = models.CharField(max_length=255, blank=True)
 
-    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
-    ended_email_sent_at = models.DateTimeField(null=True, blank=True)
-    reminder_sent_at = models.DateTimeField(null=True, blank=True)
-    ended_email_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reminder_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the 'ends soon' e-mail was queued (its claim)."
+    )
     work_claimed_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -135,13 +134,6 @@ class Reservation(models.Model):
                 fields=["client_address", "hold_expires_at"],
                 condition=Q(status=ReservationStatus.PENDING_PAYMENT),
                 name="reservation_holds_by_address",
-            ),
-            # The workers' sweep of finished reservations whose last e-mail is not out: a
-            # handful of rows, however long the history of paid ones grows.
-            models.Index(
-                fields=["status"],
-                condition=Q(status__in=BILLED_STATUSES, ended_email_sent_at__isnull=True),
-                name="reservation_unmailed",
             ),
         ]
         constraints = [

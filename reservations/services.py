@@ -1,8 +1,8 @@
 """Every change of a reservation's state happens here, under a row lock, checked and repeatable.
 
 Lock order is always spot, then reservation, so booking, changing the end and cancelling
-cannot deadlock each other. E-mails go out after commit, never while a lock is held, and a
-failed e-mail is logged (robust on_commit) rather than failing a change already committed.
+cannot deadlock each other. Each change that the driver is told about queues its e-mail in
+its own transaction (reservations/emails.py); the workers send it.
 """
 
 import hashlib
@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
-from reservations import emails
+from reservations.emails import reservation_email_queue
 from reservations.models import (
     HOLDING_STATUSES,
     IdempotentRequest,
@@ -266,7 +266,8 @@ def reservation_activate(
     """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
-        if reservation.status != S.ACTIVE:
+        confirmed = reservation.status != S.ACTIVE
+        if confirmed:
             _transition(reservation, S.ACTIVE)
             reservation.hold_expires_at = None
         reservation.stripe_payment_method_id = (
@@ -275,6 +276,8 @@ def reservation_activate(
         reservation.card_brand = card_brand or reservation.card_brand
         reservation.card_last4 = card_last4 or reservation.card_last4
         reservation.save()
+        if confirmed:
+            reservation_email_queue(kind="confirmed", reservation=reservation)
     return reservation
 
 
@@ -383,7 +386,7 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         reservation.work_claimed_at = None
         _save_or_conflict(reservation, update_fields=["end_time", "work_claimed_at", "updated_at"])
         if reservation.status == S.ACTIVE:
-            after_commit(reservation_send_amended_email, reservation_id=reservation.pk)
+            reservation_email_queue(kind="amended", reservation=reservation)
     return reservation
 
 
@@ -394,91 +397,36 @@ def reservation_mark_paid(
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.PAID:
             return reservation
+        was_ended = reservation.status == S.ENDED
         _transition(reservation, S.PAID)
         reservation.payment_error_code = ""
         if stripe_payment_intent_id:
             reservation.stripe_payment_intent_id = stripe_payment_intent_id
         reservation.save()
+        if was_ended:
+            reservation_email_queue(kind="ended", reservation=reservation)
     return reservation
 
 
 def reservation_mark_payment_failed(
     *, reservation_id: int, error_code: str = "", stripe_payment_intent_id: str = ""
 ) -> Reservation:
-    """Record a failed charge; a repeat only updates the reason."""
+    """Record a failed charge; a repeat only updates the reason.
+
+    The 'ended' e-mail goes out with the charge's first outcome, whichever it is.
+    """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
+        was_ended = reservation.status == S.ENDED
         if reservation.status != S.PAYMENT_FAILED:
             _transition(reservation, S.PAYMENT_FAILED)
         reservation.payment_error_code = error_code
         if stripe_payment_intent_id:
             reservation.stripe_payment_intent_id = stripe_payment_intent_id
         reservation.save()
+        if was_ended:
+            reservation_email_queue(kind="ended", reservation=reservation)
     return reservation
-
-
-def _send_once(*, reservation_id: int, sent_field: str, kind: str) -> bool:
-    """Claim the e-mail with a conditional update, then send without holding any lock.
-
-    A failed send releases the claim so that a retry sends it.
-    """
-    claimed = Reservation.objects.filter(
-        Q(**{f"{sent_field}__isnull": True}), pk=reservation_id
-    ).update(**{sent_field: timezone.now()})
-    if not claimed:
-        return False
-    try:
-        emails.send_reservation_email(
-            kind=kind, reservation=Reservation.objects.select_related("spot").get(pk=reservation_id)
-        )
-    except Exception:
-        Reservation.objects.filter(pk=reservation_id).update(**{sent_field: None})
-        raise
-    return True
-
-
-def reservation_send_confirmation_email(*, reservation_id: int) -> bool:
-    """The 'you are booked' e-mail, once per reservation; call it after commit."""
-    return _send_once(
-        reservation_id=reservation_id, sent_field="confirmation_sent_at", kind="confirmed"
-    )
-
-
-def reservation_send_ended_email(*, reservation_id: int) -> bool:
-    """The final bill, once the charge has an outcome; at least once, and once in practice.
-
-    Unlike the other e-mails, a worker can die between claiming and sending this one, so the
-    claim lapses (the workers' sweep comes back for it) and only a sent mail is stamped.
-    """
-    now = timezone.now()
-    lapsed = now - timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS)
-    claimed = Reservation.objects.filter(
-        Q(ended_email_claimed_at__isnull=True) | Q(ended_email_claimed_at__lt=lapsed),
-        pk=reservation_id,
-        status__in=[S.PAID, S.PAYMENT_FAILED],
-        ended_email_sent_at__isnull=True,
-    ).update(ended_email_claimed_at=now)
-    if not claimed:
-        return False
-    try:
-        emails.send_reservation_email(
-            kind="ended",
-            reservation=Reservation.objects.select_related("spot").get(pk=reservation_id),
-        )
-    except Exception:
-        Reservation.objects.filter(pk=reservation_id).update(ended_email_claimed_at=None)
-        raise
-    Reservation.objects.filter(pk=reservation_id).update(ended_email_sent_at=timezone.now())
-    return True
-
-
-def reservation_send_reminder_email(*, reservation_id: int) -> bool:
-    """The 'ends soon' e-mail; the workers claimed it (reminder_sent_at) when they queued it."""
-    reservation = Reservation.objects.select_related("spot").get(pk=reservation_id)
-    if reservation.status != S.ACTIVE or reservation.end_time <= timezone.now():
-        return False
-    emails.send_reservation_email(kind="reminder", reservation=reservation)
-    return True
 
 
 def reservation_link_opened(*, reservation: Reservation) -> None:
@@ -492,13 +440,6 @@ def reservation_link_opened(*, reservation: Reservation) -> None:
         Reservation.objects.filter(pk=reservation.pk, email_proven_at__isnull=True).update(
             email_proven_at=timezone.now()
         )
-
-
-def reservation_send_amended_email(*, reservation_id: int) -> None:
-    emails.send_reservation_email(
-        kind="amended",
-        reservation=Reservation.objects.select_related("spot").get(pk=reservation_id),
-    )
 
 
 def idempotent_request_claim(

@@ -1,4 +1,5 @@
-"""End-of-reservation work, scheduled by the database rather than the broker.
+"""Due work (reservations to end and charge, holds to cancel, reminders, unsent e-mail),
+scheduled by the database rather than the broker.
 
 The beat task claims due rows with SELECT ... FOR UPDATE SKIP LOCKED and enqueues one task
 per row after commit. Nothing is revoked when an end time moves: every task re-reads its
@@ -8,7 +9,6 @@ repeats; one that is never finished (worker died, message lost) lapses and is cl
 """
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +17,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from outbox.services import email_claim_due, email_purge_sent
+from payments.services import payment_charge_reservation
+from reservations.emails import reservation_email_queue
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_end
 from secure_my_spot.db import after_commit
@@ -31,6 +34,7 @@ class DispatchSummary:
     finish: list[int]
     expire: list[int]
     remind: list[int]
+    email: list[int]
 
 
 def _claim(rows: QuerySet[Reservation], *, field: str, now: datetime) -> list[int]:
@@ -69,11 +73,7 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
     horizon = now + timedelta(seconds=settings.DUE_WORK_INTERVAL_SECONDS)
     lapsed = now - timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS)
     unclaimed = Q(work_claimed_at__isnull=True) | Q(work_claimed_at__lt=lapsed)
-    finish_due = (
-        Q(status=S.ACTIVE, end_time__lte=horizon)
-        | Q(status=S.ENDED)
-        | Q(status__in=[S.PAID, S.PAYMENT_FAILED], ended_email_sent_at__isnull=True)
-    )
+    finish_due = Q(status=S.ACTIVE, end_time__lte=horizon) | Q(status=S.ENDED)
     with transaction.atomic():
         finish = _claim(
             Reservation.objects.filter(finish_due & unclaimed), field="work_claimed_at", now=now
@@ -85,7 +85,9 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
             field="work_claimed_at",
             now=now,
         )
-        remind = _claim_reminders(now=now)
+        remind = _queue_reminders(now=now)
+        emails = email_claim_due(now=now)
+        email_purge_sent(now=now)
         batches = (
             ("reservation_finish", finish, _due_later(finish, moment="end_time", now=now)),
             (
@@ -93,25 +95,28 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
                 expire,
                 _due_later(expire, moment="hold_expires_at", now=now),
             ),
-            ("reservation_send_reminder", remind, {}),
+            ("email_send", emails, {}),
         )
-        # Robust: a broker hiccup in one batch must not drop the others (reminders, claimed
-        # for good, would be lost).
+        # Robust: a broker hiccup in one batch must not drop the others.
         for task_name, ids, etas in batches:
             after_commit(_enqueue_each, task_name=task_name, ids=ids, etas=etas)
-    if finish or expire or remind:
+    summary = DispatchSummary(finish=finish, expire=expire, remind=remind, email=emails)
+    if any(vars(summary).values()):
         logger.info(
-            "dispatched finish=%d expire=%d remind=%d", len(finish), len(expire), len(remind)
+            "dispatched %s", " ".join(f"{name}={len(ids)}" for name, ids in vars(summary).items())
         )
-    return DispatchSummary(finish=finish, expire=expire, remind=remind)
+    return summary
 
 
-def _claim_reminders(*, now: datetime) -> list[int]:
-    """A reminder is claimed by stamping `reminder_sent_at`: at most one per reservation."""
+def _queue_reminders(*, now: datetime) -> list[int]:
+    """Queue the 'ends soon' e-mail of the reservations entering their last minutes.
+
+    Stamping `reminder_sent_at` in the same transaction claims it: one per reservation.
+    """
     minutes = settings.RESERVATION_REMINDER_MINUTES
     if minutes <= 0:
         return []
-    return _claim(
+    ids = _claim(
         Reservation.objects.filter(
             status=S.ACTIVE,
             reminder_sent_at__isnull=True,
@@ -123,21 +128,17 @@ def _claim_reminders(*, now: datetime) -> list[int]:
         field="reminder_sent_at",
         now=now,
     )
+    for reservation in Reservation.objects.filter(pk__in=ids).select_related("spot"):
+        reservation_email_queue(kind="reminder", reservation=reservation)
+    return ids
 
 
-def reservation_finish(*, reservation_id: int, enqueue_email: Callable[[int], None]) -> Reservation:
-    """End (if due), charge (once), then hand the 'ended' e-mail to its own retried task.
+def reservation_finish(*, reservation_id: int) -> Reservation:
+    """End (if due), then charge (once). The charge's outcome queues the 'ended' e-mail.
 
-    A retryable payment error propagates so the task retries the charge; the e-mail is only
-    enqueued once the charge has an outcome, and its failure never reaches the charge.
+    A retryable payment error propagates so the task retries the charge.
     """
-    from payments.services import payment_charge_reservation
-
     reservation = reservation_end(reservation_id=reservation_id)
-    if reservation.status in (S.PENDING_PAYMENT, S.ACTIVE, S.CANCELLED):
-        return reservation
     if reservation.status == S.ENDED:
         reservation = payment_charge_reservation(reservation_id=reservation_id)
-    if reservation.status in (S.PAID, S.PAYMENT_FAILED) and reservation.ended_email_sent_at is None:
-        enqueue_email(reservation_id)
     return reservation

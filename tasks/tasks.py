@@ -1,22 +1,16 @@
-"""Celery tasks: thin, retried wrappers around services. They take ids, never instances.
+"""Celery tasks: thin wrappers around services. They take ids, never instances.
 
-Retries are for errors that may pass (payment provider or mail server unreachable), with
-exponential backoff and jitter; everything else fails loudly and the beat's next claim,
-after its timeout, tries the row again.
+The charge retries errors that may pass (payment provider unreachable) with exponential
+backoff and jitter; an e-mail's retries are the outbox's own (outbox/services.py), kept in
+the database so that they survive restarts. Everything else fails loudly and the beat's next
+claim, after its timeout, tries the row again.
 """
-
-from smtplib import SMTPException
 
 from celery import shared_task
 
+from outbox.services import email_send as outbox_email_send
 from payments.exceptions import PaymentProviderUnavailable
-from reservations.services import (
-    reservation_expire_hold as expire_hold,
-)
-from reservations.services import (
-    reservation_send_ended_email,
-    reservation_send_reminder_email,
-)
+from reservations.services import reservation_expire_hold as expire_hold
 from tasks import services
 
 RETRY = {
@@ -35,15 +29,7 @@ def dispatch_due_work() -> dict[str, int]:
 
 @shared_task(name="tasks.reservation_finish", autoretry_for=(PaymentProviderUnavailable,), **RETRY)
 def reservation_finish(reservation_id: int) -> str:
-    reservation = services.reservation_finish(
-        reservation_id=reservation_id, enqueue_email=reservation_send_ended.delay
-    )
-    return reservation.status
-
-
-@shared_task(name="tasks.reservation_send_ended", autoretry_for=(SMTPException, OSError), **RETRY)
-def reservation_send_ended(reservation_id: int) -> bool:
-    return reservation_send_ended_email(reservation_id=reservation_id)
+    return services.reservation_finish(reservation_id=reservation_id).status
 
 
 @shared_task(name="tasks.reservation_expire_hold")
@@ -51,8 +37,11 @@ def reservation_expire_hold(reservation_id: int) -> bool:
     return expire_hold(reservation_id=reservation_id)
 
 
-@shared_task(
-    name="tasks.reservation_send_reminder", autoretry_for=(SMTPException, OSError), **RETRY
-)
-def reservation_send_reminder(reservation_id: int) -> bool:
-    return reservation_send_reminder_email(reservation_id=reservation_id)
+@shared_task(name="tasks.email_send")
+def email_send(email_id: int) -> bool:
+    return outbox_email_send(email_id=email_id)
+
+
+def email_send_enqueue(*, email_id: int, **_signal_kwargs: object) -> None:
+    """Receives `outbox.services.email_queued` (connected in TasksConfig.ready)."""
+    email_send.delay(email_id)

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from secure_my_spot.mail import send_templated
+from outbox.services import email_queue
 
 SUBJECTS = {
     "verify_email": "Confirm your e-mail address",
@@ -27,10 +27,16 @@ def _duration(seconds: int) -> str:
     return "1 hour" if hours == 1 else f"{hours:g} hours"
 
 
-def send_account_email(*, kind: str, to: str, token: str, valid_for_seconds: int) -> None:
+def account_email_queue(*, kind: str, to: str, token: str, valid_for_seconds: int) -> None:
     context = {
         "token": token,
         "link": _frontend_link(kind.replace("_", "-"), token),
         "valid_for": _duration(valid_for_seconds),
     }
-    send_templated(template=f"users/email/{kind}", subject=SUBJECTS[kind], to=to, context=context)
+    email_queue(
+        kind=kind,
+        template=f"users/email/{kind}",
+        subject=SUBJECTS[kind],
+        to=to,
+        context=context,
+    )

@@ -11,9 +11,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from secure_my_spot.cache import fail_open_cache
-from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError
-from users.emails import send_account_email
+from users.emails import account_email_queue
 from users.models import ProvenEmail, User, normalize_email
 from users.selectors import sign_in_backoff_keys, sign_in_retry_after
 from users.tokens import (
@@ -147,11 +146,10 @@ def email_mark_proven(*, email: str) -> None:
 
 
 def user_verification_send(*, user: User) -> None:
-    """Mail a fresh verification link (after commit: a mail error must not undo a sign-up)."""
+    """Queue a fresh verification link (sent by the workers after commit)."""
     if user.email_verified:
         raise ConflictError("This e-mail address is already verified.")
-    after_commit(
-        send_account_email,
+    account_email_queue(
         kind="verify_email",
         to=user.email,
         token=verification_token_make(user=user),
@@ -185,8 +183,7 @@ def password_reset_request(*, email: str) -> None:
     user = User.objects.filter(email=normalize_email(email), is_active=True).first()
     if user is None:
         return
-    after_commit(
-        send_account_email,
+    account_email_queue(
         kind="password_reset",
         to=user.email,
         token=password_reset_token_make(user=user),

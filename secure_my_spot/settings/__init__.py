@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "outbox",
     "users",
     "parking_spots",
     "reservations",
@@ -273,6 +274,9 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Secure My Spot <no-reply@localhost>")
 # Seconds an SMTP connect or reply may take: a stalled mail server fails the send instead.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=5.0)
+# Every e-mail goes through the outbox (outbox/) and is sent by the workers; sent ones are
+# kept this long for operators, without their bodies.
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=30)
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")

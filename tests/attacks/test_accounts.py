@@ -108,7 +108,7 @@ def test_admin_login_locks_out_after_repeated_failures():
 
 @pytest.mark.parametrize("route", ["sign-up", "change-pw", "password-reset/confirm"])
 def test_a_weak_password_is_refused(
-    api_client, signed_in, user, route, mailoutbox, django_capture_on_commit_callbacks
+    api_client, signed_in, user, route, outbox, django_capture_on_commit_callbacks
 ):
     weak = "Parking1"
     if route == "sign-up":
@@ -124,7 +124,7 @@ def test_a_weak_password_is_refused(
     else:
         with django_capture_on_commit_callbacks(execute=True):
             APIClient().post("/password-reset/", {"email": user.email}, format="json")
-        body = {"token": code_in(mailoutbox[0]), "new_password": weak}
+        body = {"token": code_in(outbox.deliver()[0]), "new_password": weak}
         body["new_password_confirmed"] = weak
         response = APIClient().post("/password-reset/confirm/", body, format="json")
         field = "new_password"
@@ -136,7 +136,7 @@ def test_a_weak_password_is_refused(
 
 
 def test_reset_for_an_unknown_email_answers_like_a_known_one(
-    user, mailoutbox, django_capture_on_commit_callbacks
+    user, outbox, django_capture_on_commit_callbacks
 ):
     def ask(email):
         with django_capture_on_commit_callbacks(execute=True):
@@ -144,7 +144,7 @@ def test_reset_for_an_unknown_email_answers_like_a_known_one(
         return response.status_code, response.content, sorted(response.headers.items())
 
     assert ask(user.email) == ask("nobody@example.com")
-    assert [m.to for m in mailoutbox] == [[user.email]]
+    assert [m.to for m in outbox.deliver()] == [[user.email]]
     # The per-e-mail throttle, too, treats both alike.
     limit = int(
         settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["password_reset_email"].split("/")[0]
@@ -160,13 +160,13 @@ def test_reset_for_an_unknown_email_answers_like_a_known_one(
 
 
 def test_a_reset_token_works_once_and_revokes_every_session(
-    api_client, user, mailoutbox, django_capture_on_commit_callbacks
+    api_client, user, outbox, django_capture_on_commit_callbacks
 ):
     stolen = sign_in(APIClient(), user.email, PASSWORD, "10.4.0.1").json()["token"]
     with django_capture_on_commit_callbacks(execute=True):
         api_client.post("/password-reset/", {"email": user.email}, format="json")
     body = {
-        "token": code_in(mailoutbox[0]),
+        "token": code_in(outbox.deliver()[0]),
         "new_password": NEW_PASSWORD,
         "new_password_confirmed": NEW_PASSWORD,
     }
@@ -186,12 +186,12 @@ def test_a_reset_token_works_once_and_revokes_every_session(
 
 
 def test_an_expired_reset_token_fails(
-    api_client, user, settings, mailoutbox, django_capture_on_commit_callbacks
+    api_client, user, settings, outbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         api_client.post("/password-reset/", {"email": user.email}, format="json")
     settings.PASSWORD_RESET_TIMEOUT = -1
-    body = {"token": code_in(mailoutbox[0]), "new_password": NEW_PASSWORD}
+    body = {"token": code_in(outbox.deliver()[0]), "new_password": NEW_PASSWORD}
     body["new_password_confirmed"] = NEW_PASSWORD
 
     response = api_client.post("/password-reset/confirm/", body, format="json")
@@ -201,12 +201,12 @@ def test_an_expired_reset_token_fails(
 
 
 @pytest.fixture
-def verification_token(api_client, mailoutbox, django_capture_on_commit_callbacks) -> str:
+def verification_token(api_client, outbox, django_capture_on_commit_callbacks) -> str:
     credentials = {"email": "fresh@example.com", "password": PASSWORD}
     credentials["password_confirmation"] = PASSWORD
     with django_capture_on_commit_callbacks(execute=True):
         api_client.post("/sign-up/", {"credentials": credentials}, format="json")
-    return code_in(mailoutbox[0])
+    return code_in(outbox.deliver()[0])
 
 
 def _verify(token):

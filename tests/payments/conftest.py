@@ -97,11 +97,3 @@ def ended_reservation(localstripe: LocalStripe) -> Callable[..., Reservation]:
         return reservation_end(reservation_id=reservation.pk)
 
     return make
-
-
-@pytest.fixture
-def mail_server_down(settings) -> None:
-    """SMTP to a closed port: every send fails, as when the mail server is down."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False

@@ -43,8 +43,8 @@ def without_card(status: str, amount_cents: int | None = 450) -> Reservation:
     )
 
 
-def payment_failed_emails(mailoutbox) -> list:
-    return [message for message in mailoutbox if message.subject == PAYMENT_FAILED_SUBJECT]
+def payment_failed_emails(outbox) -> list:
+    return [message for message in outbox.deliver() if message.subject == PAYMENT_FAILED_SUBJECT]
 
 
 @pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_concurrent_charges_make_one_payment_intent(localstripe, ended_reservati
 
 @pytest.mark.django_db
 def test_card_declined_when_charged_fails_the_payment_emails_and_blocks_booking(
-    localstripe, ended_reservation, mailoutbox, django_capture_on_commit_callbacks, settings
+    localstripe, ended_reservation, outbox, django_capture_on_commit_callbacks, settings
 ):
     reservation = ended_reservation(CARD_DECLINED_ON_CHARGE, email="Declined@Example.com")
     # The mailbox's owner opened the manage link: the bill is theirs (tests/attacks cover a
@@ -103,7 +103,7 @@ def test_card_declined_when_charged_fails_the_payment_emails_and_blocks_booking(
     assert (failed.status, again.status) == (S.PAYMENT_FAILED, S.PAYMENT_FAILED)
     assert failed.payment_error_code == "card_declined"
     assert failed.charge_attempts == 1
-    [email] = payment_failed_emails(mailoutbox)
+    [email] = payment_failed_emails(outbox)
     assert email.to == ["declined@example.com"]
     assert email.reply_to == [settings.PAYMENTS_SUPPORT_EMAIL]
     assert "$2.33" in email.body and "ending in 0341" in email.body
@@ -123,7 +123,7 @@ def test_card_that_needs_authentication_fails_the_payment_and_blocks_the_account
     ended_reservation,
     signed_in,
     user,
-    mailoutbox,
+    outbox,
     django_capture_on_commit_callbacks,
 ):
     reservation = ended_reservation(CARD_ALWAYS_AUTHENTICATE, user=user)
@@ -137,7 +137,7 @@ def test_card_that_needs_authentication_fails_the_payment_and_blocks_the_account
     [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
     assert payment_intent["id"] == failed.stripe_payment_intent_id
     assert payment_intent["status"] != "succeeded"
-    [email] = payment_failed_emails(mailoutbox)
+    [email] = payment_failed_emails(outbox)
     assert email.to == [user.email]
     assert "approve the payment" in email.body
     booking = signed_in.post(
@@ -178,16 +178,14 @@ def test_zero_bill_is_paid_without_calling_stripe(settings):
 
 
 @pytest.mark.django_db
-def test_ended_without_a_saved_card_is_a_failed_payment(
-    mailoutbox, django_capture_on_commit_callbacks
-):
+def test_ended_without_a_saved_card_is_a_failed_payment(outbox, django_capture_on_commit_callbacks):
     reservation = without_card(S.ENDED)
 
     with django_capture_on_commit_callbacks(execute=True):
         failed = payment_charge_reservation(reservation_id=reservation.pk)
 
     assert (failed.status, failed.payment_error_code) == (S.PAYMENT_FAILED, "no_payment_method")
-    assert len(payment_failed_emails(mailoutbox)) == 1
+    assert len(payment_failed_emails(outbox)) == 1
 
 
 @pytest.mark.django_db

@@ -56,7 +56,7 @@ def test_concurrent_creates_share_one_setup_intent(localstripe):
     }
 
 
-def test_confirm_racing_the_webhook_activates_once_and_emails_once(localstripe, mailoutbox):
+def test_confirm_racing_the_webhook_activates_once_and_emails_once(localstripe, outbox):
     reservation, guest = guest_reservation()
     client_secret = APIClient().post(f"/create-payment-intent-unauth/{guest}/").json()
     localstripe.confirm_card_setup(client_secret["clientSecret"], CARD_OK)
@@ -71,4 +71,4 @@ def test_confirm_racing_the_webhook_activates_once_and_emails_once(localstripe, 
 
     assert statuses == [204, 204, 200]
     assert Reservation.objects.get(pk=reservation.pk).status == ReservationStatus.ACTIVE
-    assert [message.to for message in mailoutbox] == [[reservation.email]]
+    assert [message.to for message in outbox.deliver()] == [[reservation.email]]

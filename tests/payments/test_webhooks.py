@@ -3,11 +3,14 @@
 import json
 import logging
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments import gateway
+from payments.emails import SUBJECT as PAYMENT_FAILED_SUBJECT
 from payments.exceptions import CardDeclined
 from payments.models import StripeWebhookEvent
 from payments.services import (
@@ -15,6 +18,7 @@ from payments.services import (
     payment_metadata,
     payment_setup_intent_get_or_create,
 )
+from reservations.emails import SUBJECTS
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
 from tests.factories import ParkingSpotFactory
@@ -60,7 +64,7 @@ def card_saved_but_not_confirmed(localstripe):
 
 
 def test_setup_intent_succeeded_activates_a_reservation_whose_client_never_confirmed(
-    card_saved_but_not_confirmed, mailoutbox, django_capture_on_commit_callbacks
+    card_saved_but_not_confirmed, outbox, django_capture_on_commit_callbacks
 ):
     reservation = card_saved_but_not_confirmed
     # The payload's own state is ignored: Stripe is asked.
@@ -77,7 +81,7 @@ def test_setup_intent_succeeded_activates_a_reservation_whose_client_never_confi
     reservation.refresh_from_db()
     assert reservation.status == S.ACTIVE
     assert reservation.card_last4 == "4242"
-    assert [message.to for message in mailoutbox] == [[reservation.email]]
+    assert [message.to for message in outbox.deliver()] == [[reservation.email]]
     stored = StripeWebhookEvent.objects.get()
     assert (stored.type, stored.processed_at is not None) == ("setup_intent.succeeded", True)
 
@@ -141,20 +145,23 @@ def test_an_invalid_signature_is_400_and_nothing_happens(card_saved_but_not_conf
 
 
 def test_a_replayed_event_has_no_second_effect(
-    card_saved_but_not_confirmed, mailoutbox, django_capture_on_commit_callbacks
+    card_saved_but_not_confirmed, outbox, django_capture_on_commit_callbacks
 ):
     reservation = card_saved_but_not_confirmed
     payload = event("setup_intent.succeeded", reservation.stripe_setup_intent_id)
     with django_capture_on_commit_callbacks(execute=True):
         first = deliver(payload)
-    # Acting on the event again would now send the confirmation again.
-    Reservation.objects.filter(pk=reservation.pk).update(confirmation_sent_at=None)
+    # Acting on the event again would now activate the reservation again.
+    Reservation.objects.filter(pk=reservation.pk).update(
+        status=S.PENDING_PAYMENT, hold_expires_at=timezone.now() + timedelta(minutes=5)
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         replay = deliver(payload)
 
     assert (first.status_code, replay.status_code) == (200, 200)
-    assert len(mailoutbox) == 1
+    assert Reservation.objects.get(pk=reservation.pk).status == S.PENDING_PAYMENT
+    assert len(outbox.deliver()) == 1
     assert StripeWebhookEvent.objects.count() == 1
 
 
@@ -217,7 +224,7 @@ def test_payment_intent_succeeded_settles_a_charge_whose_transaction_was_lost(
 
 
 def test_payment_intent_payment_failed_fails_the_reservation_once(
-    localstripe, ended_reservation, mailoutbox, django_capture_on_commit_callbacks
+    localstripe, ended_reservation, outbox, django_capture_on_commit_callbacks
 ):
     reservation = ended_reservation(CARD_ALWAYS_AUTHENTICATE)
     with pytest.raises(CardDeclined) as declined:
@@ -241,7 +248,12 @@ def test_payment_intent_payment_failed_fails_the_reservation_once(
     assert reservation.status == S.PAYMENT_FAILED
     assert reservation.stripe_payment_intent_id == payment_intent_id
     assert reservation.payment_error_code == "authentication_required"
-    assert [message.to for message in mailoutbox] == [[reservation.email]]
+    # Once each: the booking's confirmation, the bill, and how to settle it.
+    sent = outbox.deliver()
+    assert {message.to[0] for message in sent} == {reservation.email}
+    assert sorted(message.subject for message in sent) == sorted(
+        [SUBJECTS["confirmed"], SUBJECTS["ended"], PAYMENT_FAILED_SUBJECT]
+    )
     assert len(stripe_payment_intents(localstripe, reservation.stripe_customer_id)) == 1
 
 

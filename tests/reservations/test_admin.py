@@ -2,17 +2,11 @@ import pytest
 from django.urls import reverse
 
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
+from tests.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
 CHANGELIST = reverse("admin:reservations_reservation_changelist")
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def listed_ids(response) -> set[int]:

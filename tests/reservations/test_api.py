@@ -349,7 +349,7 @@ def patch_end(client, reservation, end_time, guest_email=None):
 
 
 def test_extend_with_a_javascript_timestamp(
-    signed_in, user, spot, mailoutbox, django_capture_on_commit_callbacks
+    signed_in, user, spot, outbox, django_capture_on_commit_callbacks
 ):
     reservation = ReservationFactory(spot=spot, status=S.ACTIVE, user=user, email=user.email)
     new_end = (reservation.end_time + timedelta(minutes=30)).replace(microsecond=0)
@@ -361,7 +361,7 @@ def test_extend_with_a_javascript_timestamp(
     assert response.status_code == 200, response.content
     assert response.json()["end_time"] == iso(new_end)
     assert response.json()["status"] == "active"
-    assert len(mailoutbox) == 1 and mailoutbox[0].to == [user.email]
+    assert len(outbox.deliver()) == 1 and outbox.deliver()[0].to == [user.email]
 
 
 def test_extend_with_another_offset(api_client, spot):
@@ -377,7 +377,7 @@ def test_extend_with_another_offset(api_client, spot):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("end_time", [None, "past", "now"])
-def test_ending_now(api_client, spot, end_time, mailoutbox, enqueued):
+def test_ending_now(api_client, spot, end_time, outbox, enqueued):
     """Committed for real, as in production: the ending runs when the PATCH commits."""
     reservation = ReservationFactory(spot=spot, status=S.ACTIVE, card_last4="4242")
     value = {
@@ -393,7 +393,7 @@ def test_ending_now(api_client, spot, end_time, mailoutbox, enqueued):
     assert body["status"] == "ended"
     assert body["amount_cents"] == 50
     assert body["ended_at"] == body["end_time"]
-    assert mailoutbox == []  # sent by the workers once the card is charged
+    assert outbox.deliver() == []  # sent by the workers once the card is charged
     assert enqueued.drain() == [("tasks.reservation_finish", [reservation.pk])]
     assert book_guest(APIClient(), spot.pk, email="next@example.com").status_code == 201
 
@@ -454,7 +454,7 @@ def test_end_before_start_and_past_maximum_are_400(api_client, spot):
 
 
 def test_pending_reservation_end_can_move_without_an_email(
-    api_client, spot, mailoutbox, django_capture_on_commit_callbacks
+    api_client, spot, outbox, django_capture_on_commit_callbacks
 ):
     reservation = ReservationFactory(spot=spot, status=S.PENDING_PAYMENT, minutes=30)
     new_end = (reservation.end_time + timedelta(minutes=15)).replace(microsecond=0)
@@ -465,7 +465,7 @@ def test_pending_reservation_end_can_move_without_an_email(
     assert response.status_code == 200
     assert response.json()["end_time"] == iso(new_end)
     assert response.json()["status"] == "pending_payment"
-    assert mailoutbox == []
+    assert outbox.deliver() == []
 
 
 @pytest.mark.django_db(transaction=True)

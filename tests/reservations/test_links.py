@@ -6,12 +6,9 @@ from urllib.parse import urlsplit
 import pytest
 from rest_framework.test import APIClient
 
-from payments.emails import send_payment_failed_email
+from payments.emails import payment_failed_email_queue
+from reservations.emails import reservation_email_queue
 from reservations.models import ReservationStatus
-from reservations.services import (
-    reservation_send_amended_email,
-    reservation_send_confirmation_email,
-)
 from tests.factories import ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +28,13 @@ def api_origin(settings):
 
 
 def test_a_guest_confirmation_links_to_the_api_route_that_returns_the_reservation(
-    api_origin, mailoutbox
+    api_origin, outbox
 ):
     reservation = ReservationFactory(status=S.ACTIVE, email="guest@example.com", user=None)
 
-    reservation_send_confirmation_email(reservation_id=reservation.pk)
+    reservation_email_queue(kind="confirmed", reservation=reservation)
 
-    [mail] = mailoutbox
+    [mail] = outbox.deliver()
     [link] = links_in(mail)
     assert link.startswith(f"{API}/reservation-link/")
     assert "guest" not in link, "the e-mail address stays out of URLs (and access logs)"
@@ -52,42 +49,42 @@ def test_a_guest_confirmation_links_to_the_api_route_that_returns_the_reservatio
     assert reservation.public_id in mail.body
 
 
-def test_with_a_frontend_the_link_opens_its_page(settings, mailoutbox):
+def test_with_a_frontend_the_link_opens_its_page(settings, outbox):
     settings.FRONTEND_BASE_URL = FRONTEND + "/"
     reservation = ReservationFactory(status=S.ACTIVE, user=None)
 
-    reservation_send_amended_email(reservation_id=reservation.pk)
+    reservation_email_queue(kind="amended", reservation=reservation)
 
-    [link] = links_in(mailoutbox[0])
+    [link] = links_in(outbox.deliver()[0])
     prefix = f"{FRONTEND}/reservations/manage/"
     assert link.startswith(prefix)
     token = link.removeprefix(prefix)
     assert APIClient().get(f"/reservation-link/{token}").json()["id"] == reservation.public_id
 
 
-def test_the_payment_failed_email_of_a_guest_carries_the_link(api_origin, mailoutbox):
+def test_the_payment_failed_email_of_a_guest_carries_the_link(api_origin, outbox):
     reservation = ReservationFactory(status=S.PAYMENT_FAILED, user=None)
 
-    send_payment_failed_email(reservation_id=reservation.pk)
+    payment_failed_email_queue(reservation=reservation)
 
-    [link] = links_in(mailoutbox[0])
+    [link] = links_in(outbox.deliver()[0])
     assert APIClient().get(urlsplit(link).path).json()["status"] == S.PAYMENT_FAILED
 
 
-def test_an_accounts_emails_carry_no_link(api_origin, mailoutbox):
+def test_an_accounts_emails_carry_no_link(api_origin, outbox):
     user = UserFactory()
     reservation = ReservationFactory(status=S.PAYMENT_FAILED, user=user, email=user.email)
 
-    send_payment_failed_email(reservation_id=reservation.pk)
+    payment_failed_email_queue(reservation=reservation)
 
-    assert links_in(mailoutbox[0]) == []
+    assert links_in(outbox.deliver()[0]) == []
 
 
-def test_without_a_known_origin_the_email_has_no_link(settings, mailoutbox):
+def test_without_a_known_origin_the_email_has_no_link(settings, outbox):
     settings.FRONTEND_BASE_URL = settings.PUBLIC_BASE_URL = ""
     reservation = ReservationFactory(status=S.ACTIVE, user=None)
 
-    reservation_send_amended_email(reservation_id=reservation.pk)
+    reservation_email_queue(kind="amended", reservation=reservation)
 
-    assert links_in(mailoutbox[0]) == []
-    assert reservation.public_id in mailoutbox[0].body
+    assert links_in(outbox.deliver()[0]) == []
+    assert reservation.public_id in outbox.deliver()[0].body

@@ -19,7 +19,6 @@ from reservations.services import (
     reservation_link_opened,
     reservation_mark_paid,
     reservation_mark_payment_failed,
-    reservation_send_confirmation_email,
 )
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from tests.factories import ParkingSpotFactory, ReservationFactory
@@ -251,7 +250,7 @@ def test_end_of_a_running_reservation_waits_for_its_end(spot):
 
 
 def test_end_now_frees_the_spot_bills_and_hands_over_to_the_workers(
-    spot, mailoutbox, django_capture_on_commit_callbacks, enqueued
+    spot, outbox, django_capture_on_commit_callbacks, enqueued
 ):
     reservation = ReservationFactory(spot=spot, status=S.ACTIVE, card_last4="4242")
 
@@ -263,7 +262,7 @@ def test_end_now_frees_the_spot_bills_and_hands_over_to_the_workers(
     assert reservation.end_time == reservation.ended_at <= timezone.now()
     assert reservation.amount_cents == 50  # 5 started minutes at 4.50/h = 38 cents -> minimum
     # The charge, then the 'ended' e-mail with its outcome, are the workers' job.
-    assert mailoutbox == []
+    assert outbox.deliver() == []
     assert enqueued.drain() == [("tasks.reservation_finish", [reservation.pk])]
     assert book(spot, email="next@example.com").status == S.PENDING_PAYMENT
 
@@ -297,23 +296,19 @@ def test_extension_overlapping_a_later_reservation_conflicts(spot):
     assert first.end_time - first.start_time == timedelta(minutes=30)
 
 
-def test_extension_and_shortening_email_the_user(
-    spot, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_extension_and_shortening_email_the_user(spot, outbox):
     reservation = ReservationFactory(spot=spot, status=S.ACTIVE, minutes=30)
     longer = reservation.end_time + timedelta(minutes=30)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        changed = reservation_change_end_time(reservation_id=reservation.pk, end_time=longer)
+    changed = reservation_change_end_time(reservation_id=reservation.pk, end_time=longer)
     assert changed.end_time == longer
-    with django_capture_on_commit_callbacks(execute=True):
-        reservation_change_end_time(
-            reservation_id=reservation.pk, end_time=longer - timedelta(minutes=50)
-        )
+    reservation_change_end_time(
+        reservation_id=reservation.pk, end_time=longer - timedelta(minutes=50)
+    )
 
-    assert [mail.subject for mail in mailoutbox] == ["Your parking reservation has changed"] * 2
-    html = mailoutbox[0].alternatives[0][0]
-    assert "EST" in mailoutbox[0].body and "EST" in html
+    sent = outbox.deliver()
+    assert [mail.subject for mail in sent] == ["Your parking reservation has changed"] * 2
+    assert "EST" in sent[0].body and "EST" in sent[0].alternatives[0][0]
 
 
 def test_end_before_start_or_past_maximum_is_bad_input(spot, settings):
@@ -348,26 +343,23 @@ def test_run_out_reservation_cannot_be_extended(spot):
 # --- e-mails ------------------------------------------------------------------------------
 
 
-def test_confirmation_email_is_sent_once(spot, mailoutbox):
+def test_the_confirmation_email_says_when_where_and_which_card(spot, outbox):
     reservation = ReservationFactory(
         spot=spot,
-        status=S.ACTIVE,
+        status=S.PENDING_PAYMENT,
+        hold_expires_at=timezone.now() + timedelta(minutes=5),
         card_brand="visa",
         card_last4="4242",
         start_time=timezone.make_aware(timezone.datetime(2026, 7, 4, 16, 0)),
     )
 
-    assert reservation_send_confirmation_email(reservation_id=reservation.pk) is True
-    assert reservation_send_confirmation_email(reservation_id=reservation.pk) is False
+    reservation_activate(reservation_id=reservation.pk)
 
-    assert len(mailoutbox) == 1
-    mail = mailoutbox[0]
+    [mail] = outbox.deliver()
     assert mail.to == ["guest@example.com"]
     assert "Sat Jul 04 2026, 12:00 PM EDT" in mail.body  # 16:00 UTC in New York summer time
     assert "$4.50 per hour" in mail.body and "ending in 4242" in mail.body
     assert mail.alternatives[0][1] == "text/html" and "4242" in mail.alternatives[0][0]
-    reservation.refresh_from_db()
-    assert reservation.confirmation_sent_at is not None
 
 
 def test_stale_hold_sweep_is_repeatable(spot):

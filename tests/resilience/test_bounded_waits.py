@@ -8,6 +8,7 @@ import os
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import OperationalError, connection, transaction
 from django.test import RequestFactory
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from payments import gateway
 from payments.exceptions import PaymentProviderUnavailable
@@ -246,3 +249,48 @@ def test_stripe_in_a_worker_keeps_the_patient_profile(stalled_stripe, declare_ro
         gateway.payment_intent_retrieve(payment_intent_id="pi_stalled")
 
     assert stalled_stripe.connections() == 3  # the call and its two retries
+
+
+def test_a_request_waiting_on_stripe_holds_no_lock_that_others_need(
+    signed_in, user, stalled_stripe, declare_role, settings
+):
+    """create-payment-intent stuck on a stalled Stripe: a PATCH of the same reservation and
+    the same account's next booking answer at once, not after Stripe's timeout."""
+    settings.STRIPE_WEB_TIMEOUT_SECONDS = 2.5
+    declare_role(WEB)
+    pending = ReservationFactory(
+        spot=ParkingSpotFactory(time_limit_minutes=None),
+        status="pending_payment",
+        user=user,
+        email=user.email,
+        hold_expires_at=timezone.now() + timedelta(minutes=10),
+    )
+    token = signed_in.token
+    waiting = {}
+
+    def create_payment_intent() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        waiting["response"] = client.post(f"/create-payment-intent-auth/{pending.public_id}/")
+        connection.close()
+
+    thread = threading.Thread(target=create_payment_intent)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not stalled_stripe.accepted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stalled_stripe.accepted, "the request reached Stripe"
+
+    started = time.monotonic()
+    patched = _patch_end(signed_in, pending)
+    booked = signed_in.post(
+        f"/reservation-auth/{ParkingSpotFactory().pk}/",
+        {"reservation": {"reservation_length": 30}},
+        format="json",
+    )
+    elapsed = time.monotonic() - started
+    thread.join(timeout=15)
+
+    assert (patched.status_code, booked.status_code) == (200, 201), booked.content
+    assert elapsed < 2.0, "neither waited for the Stripe call"
+    assert waiting["response"].status_code == 503

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from outbox.models import OutboundEmail
 from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
 from tasks.services import due_work_dispatch
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 FINISH = "tasks.reservation_finish"
 EXPIRE = "tasks.reservation_expire_hold"
-REMIND = "tasks.reservation_send_reminder"
+EMAIL = "tasks.email_send"
 
 
 def ago(**kwargs):
@@ -28,7 +29,6 @@ def due_rows():
     return {
         "ran_out": ReservationFactory(start_time=ago(minutes=30), minutes=20),
         "ended_not_charged": ReservationFactory(status=S.ENDED, start_time=ago(hours=2)),
-        "paid_no_mail": ReservationFactory(status=S.PAID, start_time=ago(hours=2)),
         "stale_hold": ReservationFactory(
             status=S.PENDING_PAYMENT, start_time=ago(minutes=12), hold_expires_at=ago(minutes=2)
         ),
@@ -36,9 +36,7 @@ def due_rows():
         # Not due:
         "running": ReservationFactory(start_time=ago(minutes=1), minutes=60),
         "live_hold": ReservationFactory(status=S.PENDING_PAYMENT, start_time=now),
-        "done": ReservationFactory(
-            status=S.PAID, start_time=ago(hours=3), ended_email_sent_at=ago(hours=1)
-        ),
+        "done": ReservationFactory(status=S.PAID, start_time=ago(hours=3)),
         "cancelled": ReservationFactory(status=S.CANCELLED, start_time=ago(hours=3)),
     }
 
@@ -51,16 +49,32 @@ def test_dispatch_enqueues_one_task_per_due_row_after_commit(
     assert callbacks, "enqueueing waits for the claim to commit"
 
     ids = {name: row.pk for name, row in due_rows.items()}
-    assert sorted(summary.finish) == sorted(
-        [ids["ran_out"], ids["ended_not_charged"], ids["paid_no_mail"]]
-    )
+    assert sorted(summary.finish) == sorted([ids["ran_out"], ids["ended_not_charged"]])
     assert summary.expire == [ids["stale_hold"]]
     assert summary.remind == [ids["ends_soon"]]
+    # The reminder is queued in the claim's transaction; its send task follows the signal.
+    [reminder] = OutboundEmail.objects.filter(kind="reminder")
+    assert reminder.to == due_rows["ends_soon"].email
     sent = enqueued.drain()
     assert sorted(sent) == sorted(
         [(FINISH, [i]) for i in summary.finish]
-        + [(EXPIRE, [ids["stale_hold"]]), (REMIND, [ids["ends_soon"]])]
+        + [(EXPIRE, [ids["stale_hold"]]), (EMAIL, [reminder.pk])]
     )
+
+
+def test_unsent_email_is_dispatched_again_once_due(enqueued, django_capture_on_commit_callbacks):
+    """What the signal's task did not send (broker down, mail server down) the sweep does."""
+    reminder = ReservationFactory(start_time=ago(minutes=55), minutes=60)
+    with django_capture_on_commit_callbacks(execute=True):
+        due_work_dispatch()
+    [email] = OutboundEmail.objects.filter(to=reminder.email)
+    enqueued.drain()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = due_work_dispatch(now=email.next_attempt_at)
+
+    assert summary.email == [email.pk]
+    assert enqueued.drain() == [(EMAIL, [email.pk])]
 
 
 def test_claimed_rows_are_not_enqueued_again_until_the_claim_lapses(
@@ -72,7 +86,7 @@ def test_claimed_rows_are_not_enqueued_again_until_the_claim_lapses(
 
     with django_capture_on_commit_callbacks(execute=True):
         again = due_work_dispatch()
-    assert (again.finish, again.expire, again.remind) == ([], [], [])
+    assert (again.finish, again.expire, again.remind, again.email) == ([], [], [], [])
     assert enqueued.drain() == []
 
     # A worker died: its claims lapse and the work is claimed again (reminders never are).

@@ -41,17 +41,17 @@ def sign_up(client, email="new.driver@example.com"):
 
 
 def test_sign_up_mails_a_link_and_following_it_verifies(
-    api_client, mailoutbox, django_capture_on_commit_callbacks
+    api_client, outbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = sign_up(api_client)
 
     assert response.status_code == 201
     assert response.json()["email_verified"] is False
-    assert [m.to for m in mailoutbox] == [["new.driver@example.com"]]
-    assert mailoutbox[0].subject == "Confirm your e-mail address"
-    assert "3 days" in mailoutbox[0].body
-    token = mailed_token(mailoutbox[0], "verify-email")
+    assert [m.to for m in outbox.deliver()] == [["new.driver@example.com"]]
+    assert outbox.deliver()[0].subject == "Confirm your e-mail address"
+    assert "3 days" in outbox.deliver()[0].body
+    token = mailed_token(outbox.deliver()[0], "verify-email")
     assert not email_is_proven(email="New.Driver@example.com")
 
     verified = APIClient().post("/verify-email", {"token": token}, format="json")
@@ -70,27 +70,27 @@ def test_sign_up_mails_a_link_and_following_it_verifies(
 
 
 def test_without_frontend_the_mail_carries_the_code(
-    api_client, settings, mailoutbox, django_capture_on_commit_callbacks
+    api_client, settings, outbox, django_capture_on_commit_callbacks
 ):
     settings.FRONTEND_BASE_URL = ""
     with django_capture_on_commit_callbacks(execute=True):
         sign_up(api_client)
 
-    body = mailoutbox[0].body
+    body = outbox.deliver()[0].body
     token = re.search(r"POST /verify-email/\):\n(\S+)", body).group(1)
     assert "http" not in body
     assert APIClient().post("/verify-email/", {"token": token}, format="json").status_code == 204
 
 
 def test_resend_mails_a_new_working_link(
-    signed_in, user, mailoutbox, django_capture_on_commit_callbacks
+    signed_in, user, outbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = signed_in.post("/resend-verification/")
 
     assert response.status_code == 204
-    assert [m.to for m in mailoutbox] == [[user.email]]
-    token = mailed_token(mailoutbox[0], "verify-email")
+    assert [m.to for m in outbox.deliver()] == [[user.email]]
+    token = mailed_token(outbox.deliver()[0], "verify-email")
     assert APIClient().post("/verify-email/", {"token": token}, format="json").status_code == 204
     again = signed_in.post("/resend-verification")
     assert again.status_code == 409
@@ -102,15 +102,15 @@ def test_resend_needs_a_token(api_client):
 
 
 def test_password_reset_mails_a_link_that_sets_the_password(
-    api_client, user, mailoutbox, django_capture_on_commit_callbacks
+    api_client, user, outbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post("/password-reset", {"email": user.email.upper()}, format="json")
 
     assert response.status_code == 204
-    assert [m.to for m in mailoutbox] == [[user.email]]
-    assert "1 hour" in mailoutbox[0].body
-    token = mailed_token(mailoutbox[0], "password-reset")
+    assert [m.to for m in outbox.deliver()] == [[user.email]]
+    assert "1 hour" in outbox.deliver()[0].body
+    token = mailed_token(outbox.deliver()[0], "password-reset")
 
     body = {"token": token, "new_password": NEW_PASSWORD, "new_password_confirmed": NEW_PASSWORD}
     confirmed = api_client.post("/password-reset/confirm", body, format="json")

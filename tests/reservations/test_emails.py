@@ -1,0 +1,81 @@
+"""The reservation e-mails: what each says, and that each state change queues it once."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from outbox.models import OutboundEmail
+from reservations.emails import reservation_email_queue
+from reservations.models import ReservationStatus as S
+from reservations.services import (
+    reservation_activate,
+    reservation_mark_paid,
+    reservation_mark_payment_failed,
+)
+from tests.factories import ReservationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reminder_says_when_and_how_to_extend(outbox):
+    reservation = ReservationFactory(start_time=timezone.now() - timedelta(minutes=55))
+
+    reservation_email_queue(kind="reminder", reservation=reservation)
+
+    [mail] = outbox.deliver()
+    assert mail.subject == "Your parking reservation ends soon"
+    assert "later end time" in mail.body and "http" not in mail.body
+    assert " EST" in mail.body or " EDT" in mail.body
+
+
+def test_the_ended_mail_goes_out_with_the_charge_and_once(outbox):
+    reservation = ReservationFactory(
+        status=S.ENDED, card_last4="4242", start_time=timezone.now() - timedelta(hours=2)
+    )
+    assert outbox.deliver() == []
+
+    reservation_mark_paid(reservation_id=reservation.pk)
+    reservation_mark_paid(reservation_id=reservation.pk)
+
+    [mail] = outbox.deliver()
+    assert "charged to the card ending in 4242" in mail.body
+
+
+def test_the_ended_mail_of_a_failed_charge_points_to_the_settlement_mail(outbox):
+    reservation = ReservationFactory(
+        status=S.ENDED, card_last4="0341", start_time=timezone.now() - timedelta(hours=2)
+    )
+
+    reservation_mark_payment_failed(reservation_id=reservation.pk, error_code="card_declined")
+    # Settled later: the driver already has the 'ended' e-mail.
+    reservation_mark_paid(reservation_id=reservation.pk)
+
+    [mail] = outbox.deliver()
+    assert "could not charge your card" in mail.body
+    assert "ending in 0341" not in mail.body
+
+
+def test_activation_queues_the_confirmation_once(outbox):
+    reservation = ReservationFactory(
+        status=S.PENDING_PAYMENT, hold_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+
+    for _ in range(2):
+        reservation_activate(reservation_id=reservation.pk, card_last4="4242")
+
+    assert OutboundEmail.objects.filter(to=reservation.email).count() == 1
+    [mail] = outbox.deliver()
+    assert mail.subject == "Your parking reservation is confirmed"
+
+
+def test_a_rolled_back_change_queues_nothing(outbox):
+    reservation = ReservationFactory(status=S.ENDED, start_time=timezone.now() - timedelta(hours=2))
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        reservation_mark_paid(reservation_id=reservation.pk)
+        raise RuntimeError("rolled back")
+
+    assert OutboundEmail.objects.count() == 0
+    assert outbox.deliver() == []
