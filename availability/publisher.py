@@ -25,8 +25,8 @@ from availability.selectors import (
     spot_positions_available,
 )
 from availability.subscriptions import cell_group
+from availability.views import spots_json
 from parking_spots.models import ParkingSpot
-from parking_spots.views import spots_json
 
 CHANNEL = "availability"
 LOCK_KEY = 0x5A7A11  # pg_advisory_lock key: one publisher at a time

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from rest_framework import serializers
 
-from parking_spots.geo import BBox, Circle
-from parking_spots.selectors import parking_spot_list_available_in, parking_spot_list_available_near
-from parking_spots.views import (
+from availability.selectors import parking_spot_list_available_in, parking_spot_list_available_near
+from availability.views import (
     AvailableParkingSpotFilterApi,
     AvailableParkingSpotListApi,
     spots_json,
 )
+from parking_spots.geo import BBox, Circle
 
 CELL_DEGREES = 0.1  # about 11 km north to south
 MAX_CELLS = 400  # a 2-by-2-degree viewport: far more than a map screen of parking spots

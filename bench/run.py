@@ -178,8 +178,8 @@ class SqlCost:
 
 def explain() -> SqlCost:
     """EXPLAIN ANALYZE of the route's own queryset, median of a few runs (warm cache)."""
+    from availability.selectors import parking_spot_list_available_near
     from parking_spots.geo import Unit
-    from parking_spots.selectors import parking_spot_list_available_near
 
     spots = parking_spot_list_available_near(
         lat=TIMES_SQUARE["lat"], lng=TIMES_SQUARE["lng"], dist=RADIUS_KM, unit=Unit.KM

@@ -15,17 +15,14 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from outbox.models import OutboundEmail
+from outbox.signals import email_queued
 from secure_my_spot.db import after_commit
 
 logger = logging.getLogger(__name__)
-
-# Sent after commit with `email_id`: an e-mail is waiting to be sent.
-email_queued = Signal()
 
 # Retries back off from 30 s, doubling, to at most an hour; after 12 failures (about 7 hours)
 # an operator decides (the admin shows the error and can try again).

@@ -23,6 +23,7 @@ from reservations.models import (
 )
 from reservations.pricing import amount_cents
 from reservations.selectors import reservation_live_holds, reservation_unpaid_blocking
+from reservations.signals import reservation_ended
 from secure_my_spot.db import LOCK_NOT_AVAILABLE, after_commit, database_error_code
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from users.models import User, normalize_email
@@ -281,17 +282,6 @@ def reservation_activate(
     return reservation
 
 
-def reservation_end_enqueue(*, reservation_id: int) -> None:
-    """Hand the charge and the 'ended' e-mail to the workers; call it after commit.
-
-    If the broker cannot take the message, the workers' sweep of ended reservations still
-    finds this one: nothing depends on this call succeeding.
-    """
-    from tasks.tasks import reservation_finish
-
-    reservation_finish.delay(reservation_id)
-
-
 def _end_locked(reservation: Reservation) -> None:
     _transition(reservation, S.ENDED)
     reservation.ended_at = reservation.end_time
@@ -340,7 +330,7 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
         _end_locked(reservation)
         # Robust: the ending is committed, so a broker outage must not turn the answer into
         # a 500; the workers' sweep picks up every ended reservation that is not charged.
-        after_commit(reservation_end_enqueue, reservation_id=reservation.pk)
+        after_commit(reservation_ended.send, sender=Reservation, reservation_id=reservation.pk)
     return reservation
 
 

@@ -15,7 +15,7 @@ urlpatterns = [
     route("healthz", healthz, name="healthz"),
     route("readyz", readyz, name="readyz"),
     path("", include("users.urls")),
-    path("", include("parking_spots.urls")),
+    path("", include("availability.urls")),
     path("", include("reservations.urls")),
     path("", include("payments.urls")),
 ]

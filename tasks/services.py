@@ -1,11 +1,12 @@
 """Due work (reservations to end and charge, holds to cancel, reminders, unsent e-mail),
 scheduled by the database rather than the broker.
 
-The beat task claims due rows with SELECT ... FOR UPDATE SKIP LOCKED and enqueues one task
-per row after commit. Nothing is revoked when an end time moves: every task re-reads its
-reservation under lock and does nothing unless the work is due and not yet done, so late,
-early, duplicated and redelivered messages are all harmless. A claim only spares the broker
-repeats; one that is never finished (worker died, message lost) lapses and is claimed again.
+The beat task claims due rows with SELECT ... FOR UPDATE SKIP LOCKED, commits, then
+enqueues one task per row (tasks/tasks.py). Nothing is revoked when an end time moves: every
+task re-reads its reservation under lock and does nothing unless the work is due and not yet
+done, so late, early, duplicated and redelivered messages are all harmless. A claim only
+spares the broker repeats; one that is never finished (worker died, message lost) lapses and
+is claimed again.
 """
 
 import logging
@@ -22,7 +23,6 @@ from payments.services import payment_charge_reservation
 from reservations.emails import reservation_email_queue
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_end
-from secure_my_spot.db import after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,24 @@ S = ReservationStatus
 
 @dataclass(frozen=True)
 class DispatchSummary:
+    """What one sweep claimed: reservation ids (finish, expire, remind), outbox ids (email),
+    and the ETA of each reservation whose moment is still seconds ahead."""
+
     finish: list[int]
     expire: list[int]
     remind: list[int]
     email: list[int]
+    etas: dict[int, datetime]
+
+    def counts(self) -> dict[str, int]:
+        """How many of each kind, the kinds with none left out."""
+        kinds = {
+            "finish": self.finish,
+            "expire": self.expire,
+            "remind": self.remind,
+            "email": self.email,
+        }
+        return {kind: len(ids) for kind, ids in kinds.items() if ids}
 
 
 def _claim(rows: QuerySet[Reservation], *, field: str, now: datetime) -> list[int]:
@@ -49,14 +63,6 @@ def _claim(rows: QuerySet[Reservation], *, field: str, now: datetime) -> list[in
     return ids
 
 
-def _enqueue_each(*, task_name: str, ids: list[int], etas: dict[int, datetime]) -> None:
-    from tasks import tasks
-
-    task = getattr(tasks, task_name)
-    for reservation_id in ids:
-        task.apply_async((reservation_id,), eta=etas.get(reservation_id))
-
-
 def _due_later(ids: list[int], *, moment: str, now: datetime) -> dict[int, datetime]:
     """The claimed rows whose `moment` is still ahead (within this interval): run them then."""
     later = Reservation.objects.filter(pk__in=ids, **{f"{moment}__gt": now})
@@ -64,10 +70,12 @@ def _due_later(ids: list[int], *, moment: str, now: datetime) -> dict[int, datet
 
 
 def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
-    """Claim what is due before the next beat and enqueue it once the claim is committed.
+    """Claim what is due before the next beat; the caller enqueues it (the claim is
+    committed when this returns).
 
-    Work due within the interval is queued with that moment as its ETA (seconds ahead, never
-    hours), so a reservation ends on time rather than up to an interval late.
+    Work due within the interval carries that moment as its ETA (seconds ahead, never
+    hours), so a reservation ends on time rather than up to an interval late. Reminders
+    and e-mails are queued in the outbox in the same transaction as their claim.
     """
     now = now or timezone.now()
     horizon = now + timedelta(seconds=settings.DUE_WORK_INTERVAL_SECONDS)
@@ -88,23 +96,13 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
         remind = _queue_reminders(now=now)
         emails = email_claim_due(now=now)
         email_purge_sent(now=now)
-        batches = (
-            ("reservation_finish", finish, _due_later(finish, moment="end_time", now=now)),
-            (
-                "reservation_expire_hold",
-                expire,
-                _due_later(expire, moment="hold_expires_at", now=now),
-            ),
-            ("email_send", emails, {}),
-        )
-        # Robust: a broker hiccup in one batch must not drop the others.
-        for task_name, ids, etas in batches:
-            after_commit(_enqueue_each, task_name=task_name, ids=ids, etas=etas)
-    summary = DispatchSummary(finish=finish, expire=expire, remind=remind, email=emails)
-    if any(vars(summary).values()):
-        logger.info(
-            "dispatched %s", " ".join(f"{name}={len(ids)}" for name, ids in vars(summary).items())
-        )
+        etas = {
+            **_due_later(finish, moment="end_time", now=now),
+            **_due_later(expire, moment="hold_expires_at", now=now),
+        }
+    summary = DispatchSummary(finish=finish, expire=expire, remind=remind, email=emails, etas=etas)
+    if summary.counts():
+        logger.info("dispatched %s", " ".join(f"{k}={v}" for k, v in summary.counts().items()))
     return summary
 
 

@@ -19,7 +19,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from parking_spots.throttles import SpotRateThrottle
+from availability.throttles import SpotRateThrottle
 from tests.factories import ParkingSpotFactory
 
 ROOT = Path(settings.BASE_DIR)

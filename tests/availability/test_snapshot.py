@@ -11,15 +11,15 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.renderers import JSONRenderer
 
-from availability.selectors import _latest_bodies
-from parking_spots.geo import UNIT_ALIASES, BBox
-from parking_spots.models import ParkingSpot
-from parking_spots.selectors import (
+from availability.selectors import (
+    _latest_bodies,
     parking_spot_list_available,
     parking_spot_list_available_in,
     parking_spot_list_available_near,
 )
-from parking_spots.views import SpotOutputSerializer, spots_json
+from availability.views import SpotOutputSerializer, spots_json
+from parking_spots.geo import UNIT_ALIASES, BBox
+from parking_spots.models import ParkingSpot
 from reservations.models import ReservationStatus
 from tests.factories import ParkingSpotFactory, ReservationFactory
 

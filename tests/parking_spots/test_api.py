@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from availability.selectors import parking_spot_list_available
+from availability.views import SpotOutputSerializer, spots_json
 from parking_spots.models import ParkingSpot
-from parking_spots.selectors import parking_spot_list_available
-from parking_spots.views import SpotOutputSerializer, spots_json
 from tests.factories import ParkingSpotFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from availability.selectors import parking_spot_list_available_near
 from parking_spots.geo import Unit
 from parking_spots.models import ParkingSpot
-from parking_spots.selectors import parking_spot_list_available_near
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from parking_spots.selectors import parking_spot_list_available
+from availability.selectors import parking_spot_list_available
 from reservations.models import ReservationStatus
 from tests.factories import ParkingSpotFactory, ReservationFactory
 

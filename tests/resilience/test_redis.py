@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from availability.selectors import _latest_bodies
-from parking_spots.throttles import SpotRateThrottle
+from availability.throttles import SpotRateThrottle
 from reservations.models import Reservation
 from secure_my_spot.cache import fail_open_cache
 from tests.conftest import PASSWORD

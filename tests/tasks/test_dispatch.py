@@ -8,7 +8,8 @@ from django.utils import timezone
 from outbox.models import OutboundEmail
 from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
-from tasks.services import due_work_dispatch
+from tasks.services import DispatchSummary, due_work_dispatch
+from tasks.tasks import dispatch_due_work, due_work_enqueue
 from tests.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,6 +17,13 @@ pytestmark = pytest.mark.django_db
 FINISH = "tasks.reservation_finish"
 EXPIRE = "tasks.reservation_expire_hold"
 EMAIL = "tasks.email_send"
+
+
+def dispatch(**kwargs) -> DispatchSummary:
+    """One beat: claim (committed when the service returns), then enqueue, as the task does."""
+    summary = due_work_dispatch(**kwargs)
+    due_work_enqueue(summary)
+    return summary
 
 
 def ago(**kwargs):
@@ -41,24 +49,24 @@ def due_rows():
     }
 
 
-def test_dispatch_enqueues_one_task_per_due_row_after_commit(
+def test_the_beat_task_enqueues_one_task_per_due_row(
     due_rows, enqueued, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        summary = due_work_dispatch()
-    assert callbacks, "enqueueing waits for the claim to commit"
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = dispatch_due_work()
 
     ids = {name: row.pk for name, row in due_rows.items()}
-    assert sorted(summary.finish) == sorted([ids["ran_out"], ids["ended_not_charged"]])
-    assert summary.expire == [ids["stale_hold"]]
-    assert summary.remind == [ids["ends_soon"]]
+    assert counts == {"finish": 2, "expire": 1, "remind": 1}
     # The reminder is queued in the claim's transaction; its send task follows the signal.
     [reminder] = OutboundEmail.objects.filter(kind="reminder")
     assert reminder.to == due_rows["ends_soon"].email
-    sent = enqueued.drain()
-    assert sorted(sent) == sorted(
-        [(FINISH, [i]) for i in summary.finish]
-        + [(EXPIRE, [ids["stale_hold"]]), (EMAIL, [reminder.pk])]
+    assert sorted(enqueued.drain()) == sorted(
+        [
+            (FINISH, [ids["ran_out"]]),
+            (FINISH, [ids["ended_not_charged"]]),
+            (EXPIRE, [ids["stale_hold"]]),
+            (EMAIL, [reminder.pk]),
+        ]
     )
 
 
@@ -66,12 +74,12 @@ def test_unsent_email_is_dispatched_again_once_due(enqueued, django_capture_on_c
     """What the signal's task did not send (broker down, mail server down) the sweep does."""
     reminder = ReservationFactory(start_time=ago(minutes=55), minutes=60)
     with django_capture_on_commit_callbacks(execute=True):
-        due_work_dispatch()
+        dispatch()
     [email] = OutboundEmail.objects.filter(to=reminder.email)
     enqueued.drain()
 
     with django_capture_on_commit_callbacks(execute=True):
-        summary = due_work_dispatch(now=email.next_attempt_at)
+        summary = dispatch(now=email.next_attempt_at)
 
     assert summary.email == [email.pk]
     assert enqueued.drain() == [(EMAIL, [email.pk])]
@@ -81,18 +89,18 @@ def test_claimed_rows_are_not_enqueued_again_until_the_claim_lapses(
     due_rows, enqueued, django_capture_on_commit_callbacks, settings
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        first = due_work_dispatch()
+        first = dispatch()
     enqueued.drain()
 
     with django_capture_on_commit_callbacks(execute=True):
-        again = due_work_dispatch()
+        again = dispatch()
     assert (again.finish, again.expire, again.remind, again.email) == ([], [], [], [])
     assert enqueued.drain() == []
 
     # A worker died: its claims lapse and the work is claimed again (reminders never are).
     later = timezone.now() + timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
-        retry = due_work_dispatch(now=later)
+        retry = dispatch(now=later)
     assert sorted(retry.finish) == sorted(first.finish)
     assert retry.expire == first.expire
     assert retry.remind == []
@@ -102,8 +110,8 @@ def test_a_batch_is_capped_and_the_rest_waits_for_the_next_beat(enqueued, settin
     settings.DUE_WORK_BATCH_SIZE = 2
     rows = [ReservationFactory(start_time=ago(minutes=30), minutes=10) for _ in range(3)]
 
-    first = due_work_dispatch()
-    second = due_work_dispatch()
+    first = dispatch()
+    second = dispatch()
 
     assert len(first.finish) == 2 and len(second.finish) == 1
     assert sorted(first.finish + second.finish) == sorted(r.pk for r in rows)
@@ -136,7 +144,7 @@ def test_concurrent_dispatchers_skip_each_others_locked_rows(transactional_db, e
     thread.start()
     locked.wait(10)
     try:
-        summary = due_work_dispatch()
+        summary = dispatch()
     finally:
         release.set()
         thread.join()
@@ -149,7 +157,7 @@ def test_reminders_are_off_when_configured(enqueued, settings):
     settings.RESERVATION_REMINDER_MINUTES = 0
     ReservationFactory(start_time=ago(minutes=55), minutes=60)
 
-    assert due_work_dispatch().remind == []
+    assert dispatch().remind == []
 
 
 def test_ending_early_claims_the_work_it_queues(enqueued, django_capture_on_commit_callbacks):
@@ -160,7 +168,7 @@ def test_ending_early_claims_the_work_it_queues(enqueued, django_capture_on_comm
         reservation_end_now(reservation_id=reservation.pk)
 
     assert enqueued.drain() == [(FINISH, [reservation.pk])]
-    assert due_work_dispatch().finish == []  # the beat does not queue it a second time
+    assert dispatch().finish == []  # the beat does not queue it a second time
 
 
 def test_work_due_before_the_next_beat_is_queued_for_its_moment(
@@ -172,7 +180,7 @@ def test_work_due_before_the_next_beat_is_queued_for_its_moment(
     later = ReservationFactory(start_time=ago(minutes=30), minutes=31)
 
     with django_capture_on_commit_callbacks(execute=True):
-        summary = due_work_dispatch()
+        summary = dispatch()
 
     assert summary.finish == [soon.pk]
     assert [sent for sent in enqueued.drain() if sent[0] == FINISH] == [(FINISH, [soon.pk])]
@@ -187,11 +195,11 @@ def test_changing_the_end_releases_the_claim(enqueued, settings):
     reservation = ReservationFactory(start_time=ago(minutes=30), minutes=30)
     end = timezone.now() + timedelta(seconds=4)
     Reservation.objects.filter(pk=reservation.pk).update(end_time=end)
-    assert due_work_dispatch().finish == [reservation.pk]
+    assert dispatch().finish == [reservation.pk]
 
     reservation_change_end_time(reservation_id=reservation.pk, end_time=end + timedelta(minutes=5))
 
     reservation.refresh_from_db()
     assert reservation.work_claimed_at is None
     later = timezone.now() + timedelta(minutes=5)
-    assert due_work_dispatch(now=later).finish == [reservation.pk]
+    assert dispatch(now=later).finish == [reservation.pk]

@@ -1,4 +1,4 @@
-from parking_spots import views
+from availability import views
 from secure_my_spot.api import route
 
 urlpatterns = [

@@ -17,6 +17,12 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from availability.http import conditional_json
+from availability.selectors import (
+    parking_spot_list_available,
+    parking_spot_list_available_in,
+    parking_spot_list_available_near,
+)
+from availability.throttles import SpotRateThrottle
 from availability.types import CoveredSearch
 from parking_spots.geo import (
     UNIT_ALIASES,
@@ -28,12 +34,6 @@ from parking_spots.geo import (
     circle_covering,
 )
 from parking_spots.models import ParkingSpot
-from parking_spots.selectors import (
-    parking_spot_list_available,
-    parking_spot_list_available_in,
-    parking_spot_list_available_near,
-)
-from parking_spots.throttles import SpotRateThrottle
 from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
 
 # The largest search radius; a map view wider than this asks for more than a screen shows.
