@@ -6,17 +6,27 @@ wakes at the state row's `next_change_at` (bumping the version like any reader w
 compares the spots held now with those held before. It remembers which spots are
 unavailable and publishes only real flips: a booking for tomorrow sends nothing today.
 A PostgreSQL advisory lock keeps a second copy waiting as a hot standby.
+
+A lost database or channel-layer connection (a restart) is waited out with backoff, never
+fatal: the publisher then listens again and compares every spot, so what changed meanwhile
+is published late, not lost.
 """
 
+import contextlib
+import logging
+import random
 import select
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 
 import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import Error, connection
 from django.utils import timezone
+from redis import RedisError
 
 from availability.selectors import (
     availability_version_get,
@@ -27,6 +37,9 @@ from availability.selectors import (
 from availability.subscriptions import cell_group
 from availability.views import spots_json
 from parking_spots.models import ParkingSpot
+from secure_my_spot.db import database_unavailable
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "availability"
 LOCK_KEY = 0x5A7A11  # pg_advisory_lock key: one publisher at a time
@@ -35,29 +48,41 @@ LOCK_KEY = 0x5A7A11  # pg_advisory_lock key: one publisher at a time
 RESYNC_SECONDS = 30.0
 # Wake a little after a moment, so the moment has surely passed by the database's clock too.
 MOMENT_SLACK_SECONDS = 0.005
+# Waits between reconnection attempts: doubling from the first to the cap, each drawn between
+# half and all of that so that restarted copies do not retry in step.
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 30.0
 
 
 class AvailabilityPublisher:
     def __init__(self) -> None:
         self.layer = get_channel_layer()
-        self.held = spot_ids_held_now()
-        self.unavailable = spot_ids_unavailable()
+        # What subscribers were last told; read at the first listen(), so that a publisher
+        # started while PostgreSQL is away waits for it like one that lost it.
+        self.held: set[int] | None = None
+        self.unavailable: set[int] | None = None
 
     def listen(self) -> None:
+        if self.unavailable is None:
+            self.held = spot_ids_held_now()
+            self.unavailable = spot_ids_unavailable()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
             cursor.execute(f"LISTEN {CHANNEL}")
         # Anything committed while we waited for the lock.
-        self.publish(self.changes(None))
+        with self._forgotten_unless_sent():
+            self.publish(self.changes(None))
 
     def step(self, *, timeout: float = RESYNC_SECONDS) -> list[dict]:
         """Wait for a notification or the next moment (at most `timeout`), then publish."""
         version = availability_version_get()
         wait = min(timeout, _seconds_until(version.next_change_at))
         raw = connection.connection
-        # Notifications may have come in with a query's answer already (this connection's).
-        if not raw.notifies and select.select([raw], [], [], max(wait, 0.0)) != ([], [], []):
-            raw.poll()
+        # psycopg2's own calls, wrapped as Django's are: a lost connection is Django's error.
+        with connection.wrap_database_errors:
+            # Notifications may have come in with a query's answer already (this connection's).
+            if not raw.notifies and select.select([raw], [], [], max(wait, 0.0)) != ([], [], []):
+                raw.poll()
         spot_ids: set[int] | None = set()
         for notify in raw.notifies:
             if notify.payload == "*":
@@ -68,14 +93,47 @@ class AvailabilityPublisher:
         if spot_ids == set() and wait >= timeout:
             spot_ids = None  # nothing happened for a while: full comparison
         availability_version_get()  # a passed moment bumps the version for the routes too
-        deltas = self.changes(spot_ids)
-        self.publish(deltas)
+        with self._forgotten_unless_sent():
+            deltas = self.changes(spot_ids)
+            self.publish(deltas)
         return deltas
 
     def run(self) -> None:
-        self.listen()
+        """Publish until stopped, waiting out lost connections (module docstring)."""
+        failures = 0
+        listening = False
         while True:
-            self.step()
+            try:
+                if not listening:
+                    self.listen()
+                    listening = True
+                    if failures:
+                        logger.info("Publisher reconnected after %d attempts", failures)
+                        failures = 0
+                self.step()
+            except (Error, RedisError, OSError) as exc:
+                if not _connection_lost(exc):
+                    raise
+                listening = False
+                failures += 1
+                delay = _reconnect_delay(failures)
+                log = logger.warning if failures == 1 else logger.debug
+                reason = str(exc).split("\n", 1)[0] or type(exc).__name__
+                log("Publisher lost its connection (%s); retrying in %.1f s", reason, delay)
+                _disconnect()
+                time.sleep(delay)
+
+    @contextlib.contextmanager
+    def _forgotten_unless_sent(self) -> Iterator[None]:
+        """Deltas computed but not sent (the connection was lost) are forgotten, so that the
+        comparison after reconnecting finds them again. A cell that got its part already gets
+        it twice, harmlessly: a delta states availability, it does not toggle it."""
+        told = set(self.held), set(self.unavailable)
+        try:
+            yield
+        except BaseException:
+            self.held, self.unavailable = told
+            raise
 
     def changes(self, spot_ids: set[int] | None) -> list[dict]:
         """Deltas for the spots that flipped; `None` looks at every spot."""
@@ -120,6 +178,22 @@ class AvailabilityPublisher:
             async_to_sync(self.layer.group_send)(
                 group, {"type": "availability.deltas", "deltas": cell_deltas}
             )
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return database_unavailable(exc) or isinstance(exc, RedisError | OSError)
+
+
+def _reconnect_delay(failures: int) -> float:
+    ceiling = min(RECONNECT_MAX_SECONDS, RECONNECT_FIRST_SECONDS * 2 ** (failures - 1))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+def _disconnect() -> None:
+    """Drop the connection (and with it the session's advisory lock and LISTEN); the next
+    query opens a new one."""
+    with contextlib.suppress(Error):
+        connection.close()
 
 
 def _seconds_until(moment: datetime | None) -> float:

@@ -6,6 +6,7 @@ DRF's views, so it cannot live here).
 """
 
 import ipaddress
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from secure_my_spot.exceptions import ApplicationError
-from secure_my_spot.middleware import database_timeout_response
+from secure_my_spot.middleware import database_error_response
 
 OPTIONAL_SLASH = "/?"
 
@@ -104,9 +105,9 @@ def _too_large_message() -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    timed_out = database_timeout_response(exc, Response)
-    if timed_out is not None:
-        return timed_out
+    database_error = database_error_response(exc, Response)
+    if database_error is not None:
+        return database_error
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": _too_large_message()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -143,4 +144,9 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    """Django calls it while handling the exception: a database error raised outside any
+    view (a middleware saving the session) still gets its 409/503."""
+    database_error = database_error_response(sys.exc_info()[1], JsonResponse)
+    if database_error is not None:
+        return database_error
     return _json_error("Internal server error.", status.HTTP_500_INTERNAL_SERVER_ERROR)

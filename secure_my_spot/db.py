@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 
 def after_commit(func: Callable[..., object], **kwargs: object) -> None:
@@ -18,6 +18,8 @@ def after_commit(func: Callable[..., object], **kwargs: object) -> None:
 # PostgreSQL's SQLSTATEs for a bounded wait that ran out (secure_my_spot.process_role).
 LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout
 QUERY_CANCELED = "57014"  # statement_timeout
+# The server going away or not there yet: a restart's shutdown, a crash, "starting up".
+SERVER_GONE = {"57P01", "57P02", "57P03"}
 
 
 def database_error_code(exc: BaseException) -> str | None:
@@ -25,3 +27,15 @@ def database_error_code(exc: BaseException) -> str | None:
     if not isinstance(exc, DatabaseError):
         return None
     return getattr(exc.__cause__, "pgcode", None)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is PostgreSQL out of reach (refused, restarting, connection cut) rather
+    than something this request did: libpq reports a lost or refused connection without a
+    SQLSTATE, the server its own shutdown with one; class 08 is a connection exception."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    code = database_error_code(exc)
+    return code is None or code.startswith("08") or code in SERVER_GONE

@@ -5,7 +5,12 @@ import logging
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import status
 
-from secure_my_spot.db import LOCK_NOT_AVAILABLE, QUERY_CANCELED, database_error_code
+from secure_my_spot.db import (
+    LOCK_NOT_AVAILABLE,
+    QUERY_CANCELED,
+    database_error_code,
+    database_unavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +28,28 @@ _DATABASE_TIMEOUTS = {
         "The service is busy: try again in a few seconds.",
     ),
 }
+# PostgreSQL out of reach (a restart, a failover): the next request after it is back opens a
+# new connection (CONN_HEALTH_CHECKS; Django drops a connection that failed mid-request).
+_DATABASE_UNAVAILABLE = (
+    status.HTTP_503_SERVICE_UNAVAILABLE,
+    5,
+    "The service is temporarily unavailable: try again in a few seconds.",
+)
 
 
-def database_timeout_response(exc: BaseException, response_class: type) -> HttpResponse | None:
-    """The 409/503 with Retry-After for a timed-out database wait, built with
-    `response_class` (DRF's Response or Django's JsonResponse); None for any other error."""
+def database_error_response(exc: BaseException, response_class: type) -> HttpResponse | None:
+    """The 409/503 with Retry-After for a timed-out database wait or an unreachable
+    database, built with `response_class` (DRF's Response or Django's JsonResponse); None for
+    any other error."""
     code = database_error_code(exc)
-    if code not in _DATABASE_TIMEOUTS:
+    if code in _DATABASE_TIMEOUTS:
+        status_code, retry_after, message = _DATABASE_TIMEOUTS[code]
+        logger.warning("Database wait ran out (SQLSTATE %s)", code)
+    elif database_unavailable(exc):
+        status_code, retry_after, message = _DATABASE_UNAVAILABLE
+        logger.warning("Database unavailable: %s", str(exc).split("\n", 1)[0])
+    else:
         return None
-    status_code, retry_after, message = _DATABASE_TIMEOUTS[code]
-    logger.warning("Database wait ran out (SQLSTATE %s)", code)
     response = response_class({"detail": message}, status=status_code)
     response["Retry-After"] = str(retry_after)
     return response
@@ -40,7 +57,7 @@ def database_timeout_response(exc: BaseException, response_class: type) -> HttpR
 
 class DatabaseTimeoutMiddleware:
     """The same answer for views outside DRF (the admin, health checks), whose errors would
-    otherwise be Django's plain 500."""
+    otherwise be Django's plain 500 (an HTML page with DEBUG on)."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -49,4 +66,4 @@ class DatabaseTimeoutMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        return database_timeout_response(exception, JsonResponse)
+        return database_error_response(exception, JsonResponse)
