@@ -5,25 +5,54 @@ are short; a Celery worker may wait longer (its work is claimed again if it fail
 management command (migrations, imports) may legitimately run long and gets no limit. The
 entry points declare the role (wsgi.py and asgi.py "web", celery.py "worker"); a process
 that declares none, the test run included, keeps PostgreSQL's defaults.
+
+PostgreSQL enforces those limits itself, so they cannot end a wait on a server that no
+longer answers at all (stalled, or a network path that went dark): for that the role also
+installs psycopg2's wait callback, which gives a connect a few seconds and every other round
+trip the statement timeout plus a second, then gives up; psycopg2 closes the connection and
+the request gets a 503. Once one wait has given up, the others in the process give up after
+a second, until PostgreSQL answers again: a request makes several round trips (a health
+check, a connect, its queries) and must not wait the full bound for each.
 """
 
+import select
+import time
+
+import psycopg2
 from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
+from psycopg2 import extensions
 
 WEB = "web"
 WORKER = "worker"
+# How much longer than its statement timeout a round trip may take before the server counts
+# as gone: the server's own cancellation (a 503 with its SQLSTATE) comes first when it can.
+NO_ANSWER_GRACE_SECONDS = 1.0
+CONNECT_SECONDS = 3.0
+# A wait while PostgreSQL is known not to answer.
+UNRESPONSIVE_SECONDS = 1.0
 
 _role: str | None = None
+_answer_deadline_seconds: float | None = None
+_unresponsive = False
 
 
 def process_role_declare(*, role: str | None) -> None:
     """Applies to connections opened from now on: entry points declare it before any opens."""
-    global _role
+    global _role, _answer_deadline_seconds, _unresponsive
     if role not in (WEB, WORKER, None):
         raise ValueError(f"Unknown process role: {role!r}")
     _role = role
+    _unresponsive = False
+    timeouts = _database_timeouts_ms()
+    if timeouts is None or not timeouts[1]:
+        _answer_deadline_seconds = None
+        extensions.set_wait_callback(None)
+    else:
+        _answer_deadline_seconds = timeouts[1] / 1000 + NO_ANSWER_GRACE_SECONDS
+        extensions.set_wait_callback(_wait_for_answer)
 
 
 def process_role() -> str | None:
@@ -37,6 +66,31 @@ def _database_timeouts_ms() -> tuple[int, int] | None:
     if _role == WORKER:
         return settings.DB_WORKER_LOCK_TIMEOUT_MS, settings.DB_WORKER_STATEMENT_TIMEOUT_MS
     return None
+
+
+def _wait_for_answer(conn: extensions.connection) -> None:
+    """psycopg2's wait callback (connects and queries alike), with a deadline.
+
+    Raising here makes psycopg2 close the connection, so nothing reuses a half-read stream.
+    """
+    global _unresponsive
+    if _unresponsive:
+        seconds = UNRESPONSIVE_SECONDS
+    elif conn.status == extensions.STATUS_SETUP:
+        seconds = min(CONNECT_SECONDS, _answer_deadline_seconds)
+    else:
+        seconds = _answer_deadline_seconds
+    deadline = time.monotonic() + seconds
+    while (state := conn.poll()) != extensions.POLL_OK:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _unresponsive = True
+            raise psycopg2.OperationalError(f"PostgreSQL did not answer within {seconds:g} s")
+        if state == extensions.POLL_READ:
+            select.select([conn.fileno()], [], [], remaining)
+        else:
+            select.select([], [conn.fileno()], [], remaining)
+    _unresponsive = False
 
 
 @receiver(connection_created, dispatch_uid="secure_my_spot.process_role")

@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import timedelta
 
+import psycopg2
 import pytest
 from django.conf import settings
 from django.core.mail import send_mail
@@ -26,6 +27,7 @@ from reservations.models import Reservation
 from secure_my_spot.middleware import DatabaseTimeoutMiddleware
 from secure_my_spot.process_role import WEB, WORKER, process_role_declare
 from tests.factories import ParkingSpotFactory, ReservationFactory
+from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -294,3 +296,35 @@ def test_a_request_waiting_on_stripe_holds_no_lock_that_others_need(
     assert (patched.status_code, booked.status_code) == (200, 201), booked.content
     assert elapsed < 2.0, "neither waited for the Stripe call"
     assert waiting["response"].status_code == 503
+
+
+def test_a_postgresql_that_stops_answering_fails_each_wait_within_its_bound(settings, declare_role):
+    """The server's statement_timeout cannot end a wait on a server that no longer answers;
+    the web role's wait callback does, and fails fast while the server stays silent."""
+    settings.DB_WEB_STATEMENT_TIMEOUT_MS = 1000
+    declare_role(WEB)
+    params = connection.get_connection_params()
+    proxy = FaultProxy((params.get("host") or "127.0.0.1", int(params.get("port") or 5432)))
+    try:
+        raw = psycopg2.connect(**{**params, "host": "127.0.0.1", "port": proxy.port})
+        proxy.stall()
+
+        started = time.monotonic()
+        with pytest.raises(psycopg2.OperationalError, match="did not answer within 2 s"):
+            raw.cursor().execute("SELECT 1")
+        first = time.monotonic() - started
+        started = time.monotonic()
+        with pytest.raises(psycopg2.OperationalError, match="did not answer within 1 s"):
+            psycopg2.connect(**{**params, "host": "127.0.0.1", "port": proxy.port})
+        second = time.monotonic() - started
+
+        assert raw.closed, "a connection whose wait gave up is never reused"
+        assert 2.0 <= first < 3.5 and 1.0 <= second < 2.5
+        proxy.passing()
+        answered = psycopg2.connect(**{**params, "host": "127.0.0.1", "port": proxy.port})
+        cursor = answered.cursor()
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+        answered.close()
+    finally:
+        proxy.close()
