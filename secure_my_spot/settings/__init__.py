@@ -433,7 +433,17 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [env.str("CHANNEL_LAYER_URL", default=REDIS_URL)]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": env.str("CHANNEL_LAYER_URL", default=REDIS_URL),
+                    # A stalled Redis fails the publisher's sends (it backs off and retries)
+                    # instead of hanging it; longer than the layer's 5 s blocking receive.
+                    "socket_connect_timeout": 2,
+                    "socket_timeout": 10,
+                }
+            ]
+        },
     }
 }
 # How long a serialised all-spots snapshot stays in Redis after its version was current.
