@@ -156,6 +156,7 @@ def ended_emails_sent(ids: list[int]):
 def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict:
     from django.db import connection
 
+    from payments.models import Payment, PaymentState
     from reservations.models import Reservation, ReservationStatus
     from tests.workers import CeleryProcesses
 
@@ -182,11 +183,16 @@ def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict
     if done != len(ids):
         raise SystemExit(f"only {done} of {len(ids)} finished within {args.timeout:.0f} s")
     sent_at = dict(ended_emails_sent(ids).values_list("dedupe_key", "sent_at"))
+    payment_intents = dict(
+        Payment.objects.filter(reservation_id__in=ids, state=PaymentState.SUCCEEDED).values_list(
+            "reservation_id", "stripe_payment_intent_id"
+        )
+    )
     rows = [
-        (end, sent_at[f"reservation:{pk}:ended"], payment_intent_id)
-        for pk, end, payment_intent_id in Reservation.objects.filter(
+        (end, sent_at[f"reservation:{pk}:ended"], payment_intents[pk])
+        for pk, end in Reservation.objects.filter(
             pk__in=ids, status=ReservationStatus.PAID
-        ).values_list("pk", "end_time", "stripe_payment_intent_id")
+        ).values_list("pk", "end_time")
     ]
     delays = sorted((sent - end).total_seconds() for end, sent, _ in rows)
     charges = {pi for _, _, pi in rows}

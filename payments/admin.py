@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from payments.models import StripeCustomer, StripeWebhookEvent
+from payments.models import Payment, StripeCustomer, StripeWebhookEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,3 +27,11 @@ class StripeWebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "type", "received_at", "processed_at", "outcome")
     list_filter = ("type",)
     search_fields = ("event_id",)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("reservation", "attempt", "state", "amount_cents", "error_code", "created_at")
+    list_filter = ("state",)
+    search_fields = ("reservation__public_id", "stripe_payment_intent_id")
+    list_select_related = ("reservation",)

@@ -21,13 +21,13 @@ REASONS = {
 DECLINED = "the bank declined the charge"
 
 
-def payment_failed_email_queue(*, reservation: Reservation) -> None:
-    """Queued with the failure it reports; once per reservation."""
+def payment_failed_email_queue(*, reservation: Reservation, error_code: str) -> None:
+    """Queued with the failure it reports (`error_code`: Stripe's); once per reservation."""
     context = {
         "reservation": reservation,
         "amount": format_dollars(reservation.amount_cents or 0),
         "end": format_local_time(reservation.ended_at or reservation.end_time),
-        "reason": REASONS.get(reservation.payment_error_code, DECLINED),
+        "reason": REASONS.get(error_code, DECLINED),
         "manage_url": manage_url(reservation),
     }
     email_queue(

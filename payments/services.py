@@ -28,7 +28,7 @@ from django.utils import timezone
 from payments import gateway
 from payments.emails import payment_failed_email_queue
 from payments.exceptions import CardDeclined, UnknownStripeObject, UntrustedStripeObject
-from payments.models import StripeCustomer, StripeWebhookEvent
+from payments.models import Payment, PaymentState, StripeCustomer, StripeWebhookEvent
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import (
     reservation_activate,
@@ -107,9 +107,13 @@ def _payment_intent_untrusted_reason(reservation: Reservation, result: gateway.C
             f"it is for {result.amount_cents} {result.currency}, the bill is "
             f"{reservation.amount_cents} {gateway.CURRENCY}"
         )
-    recorded = reservation.stripe_payment_intent_id
-    if recorded and recorded != result.payment_intent_id:
-        return f"the reservation recorded PaymentIntent {recorded}: left for an operator"
+    recorded = set(
+        reservation.payments.exclude(stripe_payment_intent_id="").values_list(
+            "stripe_payment_intent_id", flat=True
+        )
+    )
+    if recorded and result.payment_intent_id not in recorded:
+        return f"the reservation recorded PaymentIntents {sorted(recorded)}: left for an operator"
     return ""
 
 
@@ -207,53 +211,78 @@ def payment_setup_confirm(*, reservation_id: int) -> Reservation:
         )
 
 
-def _fail(reservation: Reservation, *, code: str, payment_intent_id: str = "") -> Reservation:
+def _fail(reservation: Reservation, *, code: str) -> Reservation:
     """Record a failed charge of an ended reservation and tell the driver how to settle.
 
     Called under the row lock and only from `ended`; the e-mail is queued once.
     """
-    reservation = reservation_mark_payment_failed(
-        reservation_id=reservation.pk,
-        error_code=code,
-        stripe_payment_intent_id=payment_intent_id,
-    )
-    payment_failed_email_queue(reservation=reservation)
+    reservation = reservation_mark_payment_failed(reservation_id=reservation.pk)
+    payment_failed_email_queue(reservation=reservation, error_code=code)
     logger.info("Charge of reservation %s failed: %s", reservation.pk, code)
     return reservation
 
 
-def _settle(reservation: Reservation, result: gateway.ChargeResult) -> Reservation:
-    """Bring a locked reservation in line with its PaymentIntent; repeatable.
+def _failure_code(result: gateway.ChargeResult) -> str:
+    if result.status == "requires_action":
+        return "authentication_required"
+    return result.decline_code or result.failure_code or result.status
+
+
+def _settle(
+    reservation: Reservation, payment: Payment, result: gateway.ChargeResult
+) -> Reservation:
+    """Bring a locked reservation and its payment in line with the PaymentIntent; repeatable.
 
     A success also settles a `payment_failed` reservation (the driver completed the payment
     with Stripe later); a failure only counts for a reservation still waiting on it.
     """
     if result.succeeded:
+        payment.state, payment.error_code = PaymentState.SUCCEEDED, ""
+    elif result.status in PAYMENT_PENDING:
+        payment.state = PaymentState.PENDING
+    else:
+        payment.state, payment.error_code = PaymentState.FAILED, _failure_code(result)
+    payment.save(update_fields=["state", "error_code", "updated_at"])
+    if result.succeeded:
         if reservation.status in (S.ENDED, S.PAYMENT_FAILED):
-            return reservation_mark_paid(
-                reservation_id=reservation.pk, stripe_payment_intent_id=result.payment_intent_id
-            )
+            return reservation_mark_paid(reservation_id=reservation.pk)
         return reservation
-    if reservation.status != S.ENDED or result.status in PAYMENT_PENDING:
+    if reservation.status != S.ENDED or payment.state == PaymentState.PENDING:
         return reservation
-    code = result.decline_code or result.failure_code
-    if result.status == "requires_action":
-        code = "authentication_required"
-    return _fail(
-        reservation, code=code or result.status, payment_intent_id=result.payment_intent_id
+    return _fail(reservation, code=payment.error_code)
+
+
+def _payment_record(
+    reservation: Reservation,
+    *,
+    attempt: int,
+    state: str,
+    payment_intent_id: str = "",
+    error_code: str = "",
+) -> Payment:
+    return Payment.objects.create(
+        reservation=reservation,
+        attempt=attempt,
+        amount_cents=reservation.amount_cents,
+        currency=gateway.CURRENCY,
+        state=state,
+        stripe_payment_method_id=reservation.stripe_payment_method_id,
+        stripe_payment_intent_id=payment_intent_id,
+        error_code=error_code,
     )
 
 
 def payment_charge_reservation(*, reservation_id: int) -> Reservation:
     """Charge an ended reservation's bill to its saved card, once, however often it is called.
 
-    Under the row lock: a paid or failed reservation is returned as it is; a recorded
-    PaymentIntent is asked for its outcome, never charged again; otherwise one PaymentIntent
-    is created and its id recorded in the same transaction. A zero bill is paid without
-    calling Stripe (whose smallest charge is 50 cents). The idempotency key is the reservation
-    and attempt number, where `charge_attempts` counts charges Stripe answered: a network
-    error leaves it (and everything else) as it was, so the retry sends the same key and
-    real Stripe returns the PaymentIntent a lost response may have created.
+    Under the row lock: a paid or failed reservation is returned as it is; a payment whose
+    PaymentIntent is still pending is asked for its outcome, never charged again; otherwise
+    one PaymentIntent is created and its Payment row written in the same transaction. A zero
+    bill is paid without calling Stripe (whose smallest charge is 50 cents). The idempotency
+    key is the reservation and attempt number, where attempts are the Payment rows, written
+    only once Stripe answered: a network error leaves everything as it was, so the retry
+    sends the same key and real Stripe returns the PaymentIntent a lost response may have
+    created.
 
     Raises PaymentProviderUnavailable (retry later) when Stripe cannot be reached.
     """
@@ -265,14 +294,22 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
             raise ConflictError(f"A reservation that is {reservation.status} has no final bill.")
         if reservation.amount_cents == 0:
             return reservation_mark_paid(reservation_id=reservation.pk)
-        if reservation.stripe_payment_intent_id:
+        payments = list(reservation.payments.order_by("attempt"))
+        waiting = [
+            p for p in payments if p.state == PaymentState.PENDING and p.stripe_payment_intent_id
+        ]
+        if waiting:
             result = gateway.payment_intent_retrieve(
-                payment_intent_id=reservation.stripe_payment_intent_id
+                payment_intent_id=waiting[-1].stripe_payment_intent_id
             )
-            return _settle(reservation, result)
+            return _settle(reservation, waiting[-1], result)
+        attempt = len(payments) + 1
         if not reservation.stripe_payment_method_id:
-            return _fail(reservation, code="no_payment_method")
-        attempt = reservation.charge_attempts + 1
+            code = "no_payment_method"
+            _payment_record(
+                reservation, attempt=attempt, state=PaymentState.FAILED, error_code=code
+            )
+            return _fail(reservation, code=code)
         try:
             result = gateway.payment_intent_charge_off_session(
                 customer_id=reservation.stripe_customer_id,
@@ -282,28 +319,31 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
                 idempotency_key=_idempotency_key(reservation, f"charge-{attempt}"),
             )
         except CardDeclined as declined:
-            reservation.charge_attempts = attempt
-            reservation.save(update_fields=["charge_attempts", "updated_at"])
-            return _fail(
+            code = declined.decline_code or declined.code
+            _payment_record(
                 reservation,
-                code=declined.decline_code or declined.code,
+                attempt=attempt,
+                state=PaymentState.FAILED,
                 payment_intent_id=declined.payment_intent_id or "",
+                error_code=code,
             )
-        reservation.charge_attempts = attempt
-        reservation.stripe_payment_intent_id = result.payment_intent_id
-        reservation.save(
-            update_fields=["charge_attempts", "stripe_payment_intent_id", "updated_at"]
+            return _fail(reservation, code=code)
+        payment = _payment_record(
+            reservation,
+            attempt=attempt,
+            state=PaymentState.PENDING,
+            payment_intent_id=result.payment_intent_id,
         )
-        return _settle(reservation, result)
+        return _settle(reservation, payment, result)
 
 
 def payment_intent_reconcile(*, payment_intent_id: str) -> Reservation:
     """Settle the reservation of a PaymentIntent as Stripe reports it now (for webhooks).
 
     The reservation is the one the metadata names, and only a PaymentIntent this deployment
-    made for its bill counts (UntrustedStripeObject otherwise, changing nothing). One whose
-    charge never committed (a crash after Stripe answered) is then recorded, so the next
-    charge call reuses it instead of charging.
+    made for its bill counts (UntrustedStripeObject otherwise, changing nothing). One with no
+    Payment row yet (a crash after Stripe answered) gets one, so the next charge call finds
+    it instead of charging.
     """
     result = gateway.payment_intent_retrieve(payment_intent_id=payment_intent_id)
     if result.metadata.get("deployment") != settings.DEPLOYMENT_TAG:
@@ -326,10 +366,15 @@ def payment_intent_reconcile(*, payment_intent_id: str) -> Reservation:
                 f"PaymentIntent {result.payment_intent_id} is ignored for reservation "
                 f"{reservation.pk}: {reason}."
             )
-        if not reservation.stripe_payment_intent_id and reservation.status == S.ENDED:
-            reservation.stripe_payment_intent_id = result.payment_intent_id
-            reservation.save(update_fields=["stripe_payment_intent_id", "updated_at"])
-        return _settle(reservation, result)
+        payment = reservation.payments.filter(
+            stripe_payment_intent_id=result.payment_intent_id
+        ).first() or _payment_record(
+            reservation,
+            attempt=reservation.payments.count() + 1,
+            state=PaymentState.PENDING,
+            payment_intent_id=result.payment_intent_id,
+        )
+        return _settle(reservation, payment, result)
 
 
 def _on_setup_intent_succeeded(setup_intent_id: str) -> None:

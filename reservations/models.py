@@ -92,9 +92,6 @@ class Reservation(models.Model):
     stripe_payment_method_id = models.CharField(max_length=255, blank=True)
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
-    charge_attempts = models.PositiveSmallIntegerField(default=0)
-    payment_error_code = models.CharField(max_length=255, blank=True)
 
     reminder_sent_at = models.DateTimeField(
         null=True, blank=True, help_text="When the 'ends soon' e-mail was queued (its claim)."

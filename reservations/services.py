@@ -380,42 +380,32 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
     return reservation
 
 
-def reservation_mark_paid(
-    *, reservation_id: int, stripe_payment_intent_id: str = ""
-) -> Reservation:
+def reservation_mark_paid(*, reservation_id: int) -> Reservation:
+    """The bill is taken (payments records how); from `ended`, or `payment_failed` settled."""
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.PAID:
             return reservation
         was_ended = reservation.status == S.ENDED
         _transition(reservation, S.PAID)
-        reservation.payment_error_code = ""
-        if stripe_payment_intent_id:
-            reservation.stripe_payment_intent_id = stripe_payment_intent_id
-        reservation.save()
+        reservation.save(update_fields=["status", "updated_at"])
         if was_ended:
             reservation_email_queue(kind="ended", reservation=reservation)
     return reservation
 
 
-def reservation_mark_payment_failed(
-    *, reservation_id: int, error_code: str = "", stripe_payment_intent_id: str = ""
-) -> Reservation:
-    """Record a failed charge; a repeat only updates the reason.
+def reservation_mark_payment_failed(*, reservation_id: int) -> Reservation:
+    """The charge failed (payments records why); repeatable.
 
     The 'ended' e-mail goes out with the charge's first outcome, whichever it is.
     """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
-        was_ended = reservation.status == S.ENDED
-        if reservation.status != S.PAYMENT_FAILED:
-            _transition(reservation, S.PAYMENT_FAILED)
-        reservation.payment_error_code = error_code
-        if stripe_payment_intent_id:
-            reservation.stripe_payment_intent_id = stripe_payment_intent_id
-        reservation.save()
-        if was_ended:
-            reservation_email_queue(kind="ended", reservation=reservation)
+        if reservation.status == S.PAYMENT_FAILED:
+            return reservation
+        _transition(reservation, S.PAYMENT_FAILED)
+        reservation.save(update_fields=["status", "updated_at"])
+        reservation_email_queue(kind="ended", reservation=reservation)
     return reservation
 
 

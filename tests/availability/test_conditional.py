@@ -32,7 +32,7 @@ def test_writes_that_change_no_answer_keep_the_etag(api_client, inside, outside)
     past = ReservationFactory(
         spot=inside, status=S.PAID, start_time=timezone.now() - timedelta(hours=3)
     )
-    Reservation.objects.filter(pk=past.pk).update(charge_attempts=2, card_last4="4242")
+    Reservation.objects.filter(pk=past.pk).update(card_brand="visa", card_last4="4242")
     # Booked from tomorrow: nothing on today's map moves.
     later = ReservationFactory(spot=inside, start_time=timezone.now() + timedelta(days=1))
     Reservation.objects.filter(pk=later.pk).update(reminder_sent_at=timezone.now())

@@ -7,6 +7,7 @@ from django.db.models import F
 from rest_framework.test import APIClient
 
 from payments import gateway
+from payments.models import Payment
 from payments.services import payment_setup_confirm, payment_setup_intent_get_or_create
 from reservations.models import Reservation
 from reservations.services import reservation_create, reservation_end, reservation_end_now
@@ -97,3 +98,14 @@ def ended_reservation(localstripe: LocalStripe) -> Callable[..., Reservation]:
         return reservation_end(reservation_id=reservation.pk)
 
     return make
+
+
+def payments_of(reservation) -> list[Payment]:
+    """The reservation's charge attempts, oldest first."""
+    return list(Payment.objects.filter(reservation_id=reservation.pk).order_by("attempt"))
+
+
+def recorded_payment_intent(reservation) -> str:
+    """The PaymentIntent of the latest attempt, empty when none was made."""
+    payments = payments_of(reservation)
+    return payments[-1].stripe_payment_intent_id if payments else ""

@@ -5,12 +5,13 @@ from datetime import timedelta
 from threading import Barrier
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.emails import SUBJECT as PAYMENT_FAILED_SUBJECT
 from payments.exceptions import PaymentProviderUnavailable
+from payments.models import Payment, PaymentState
 from payments.services import payment_charge_reservation
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_link_opened
@@ -20,6 +21,8 @@ from tests.payments.conftest import (
     CARD_ALWAYS_AUTHENTICATE,
     CARD_DECLINED_ON_CHARGE,
     CARD_OK,
+    payments_of,
+    recorded_payment_intent,
     stripe_payment_intents,
 )
 
@@ -55,10 +58,10 @@ def test_charging_twice_makes_one_payment_intent(localstripe, ended_reservation)
     second = payment_charge_reservation(reservation_id=reservation.pk)
 
     assert (first.status, second.status) == (S.PAID, S.PAID)
-    assert second.stripe_payment_intent_id == first.stripe_payment_intent_id
-    assert second.charge_attempts == 1
+    [payment] = payments_of(reservation)
+    assert (payment.attempt, payment.state) == (1, PaymentState.SUCCEEDED)
     [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
-    assert payment_intent["id"] == first.stripe_payment_intent_id
+    assert payment_intent["id"] == payment.stripe_payment_intent_id
     # 31 started minutes at $4.50 an hour.
     assert (reservation.amount_cents, payment_intent["amount"]) == (233, 233)
 
@@ -82,8 +85,8 @@ def test_concurrent_charges_make_one_payment_intent(localstripe, ended_reservati
     assert statuses == [S.PAID] * callers
     reservation.refresh_from_db()
     payment_intents = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
-    assert [item["id"] for item in payment_intents] == [reservation.stripe_payment_intent_id]
-    assert reservation.charge_attempts == 1
+    assert [item["id"] for item in payment_intents] == [recorded_payment_intent(reservation)]
+    assert len(payments_of(reservation)) == 1
 
 
 @pytest.mark.django_db
@@ -101,8 +104,8 @@ def test_card_declined_when_charged_fails_the_payment_emails_and_blocks_booking(
         again = payment_charge_reservation(reservation_id=reservation.pk)
 
     assert (failed.status, again.status) == (S.PAYMENT_FAILED, S.PAYMENT_FAILED)
-    assert failed.payment_error_code == "card_declined"
-    assert failed.charge_attempts == 1
+    [payment] = payments_of(reservation)
+    assert (payment.state, payment.error_code) == (PaymentState.FAILED, "card_declined")
     [email] = payment_failed_emails(outbox)
     assert email.to == ["declined@example.com"]
     assert email.reply_to == [settings.PAYMENTS_SUPPORT_EMAIL]
@@ -133,9 +136,10 @@ def test_card_that_needs_authentication_fails_the_payment_and_blocks_the_account
         payment_charge_reservation(reservation_id=reservation.pk)
 
     assert failed.status == S.PAYMENT_FAILED
-    assert failed.payment_error_code == "authentication_required"
+    [payment] = payments_of(reservation)
+    assert payment.error_code == "authentication_required"
     [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
-    assert payment_intent["id"] == failed.stripe_payment_intent_id
+    assert payment_intent["id"] == payment.stripe_payment_intent_id
     assert payment_intent["status"] != "succeeded"
     [email] = payment_failed_emails(outbox)
     assert email.to == [user.email]
@@ -161,7 +165,7 @@ def test_stripe_down_mid_flow_is_retryable_and_the_charge_happens_once_after(
             payment_charge_reservation(reservation_id=reservation.pk)
         reservation.refresh_from_db()
         assert reservation.status == S.ENDED
-        assert (reservation.stripe_payment_intent_id, reservation.charge_attempts) == ("", 0)
+        assert payments_of(reservation) == []
 
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
@@ -184,7 +188,8 @@ def test_ended_without_a_saved_card_is_a_failed_payment(outbox, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         failed = payment_charge_reservation(reservation_id=reservation.pk)
 
-    assert (failed.status, failed.payment_error_code) == (S.PAYMENT_FAILED, "no_payment_method")
+    [payment] = payments_of(reservation)
+    assert (failed.status, payment.error_code) == (S.PAYMENT_FAILED, "no_payment_method")
     assert len(payment_failed_emails(outbox)) == 1
 
 
@@ -209,3 +214,19 @@ def test_a_mail_server_down_does_not_undo_a_failed_charge(
 
     assert failed.status == S.PAYMENT_FAILED
     assert Reservation.objects.get(pk=reservation.pk).status == S.PAYMENT_FAILED
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_second_successful_payment(localstripe, ended_reservation):
+    reservation = ended_reservation(CARD_OK)
+    payment_charge_reservation(reservation_id=reservation.pk)
+    [paid] = payments_of(reservation)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Payment.objects.create(
+            reservation=reservation,
+            attempt=paid.attempt + 1,
+            amount_cents=paid.amount_cents,
+            currency=paid.currency,
+            state=PaymentState.SUCCEEDED,
+        )

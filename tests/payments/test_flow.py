@@ -17,6 +17,7 @@ from reservations.models import Reservation, ReservationStatus
 from tests.factories import ParkingSpotFactory, UserFactory
 from tests.payments.conftest import (
     CARD_OK,
+    recorded_payment_intent,
     signed_in_as,
     stripe_payment_intents,
     unique_email,
@@ -92,7 +93,7 @@ def test_guest_flow_from_booking_to_paid(
 
     reservation.refresh_from_db()
     [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
-    assert payment_intent["id"] == reservation.stripe_payment_intent_id
+    assert payment_intent["id"] == recorded_payment_intent(reservation)
     assert payment_intent["status"] == "succeeded"
     assert (payment_intent["amount"], payment_intent["currency"]) == (285, "usd")
     assert payment_intent["metadata"] == {
@@ -343,7 +344,7 @@ def test_stripe_calls_of_one_reservation(
     for _ in range(2):
         assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
     reservation.refresh_from_db()
-    deliver(event("payment_intent.succeeded", reservation.stripe_payment_intent_id))
+    deliver(event("payment_intent.succeeded", recorded_payment_intent(reservation)))
 
     calls = Counter(
         re.search(r"method=(\w+) url=\S*?(/v1/[a-z_]+)", record.getMessage()).groups()

@@ -26,6 +26,8 @@ from tests.localstripe import stripe_signature
 from tests.payments.conftest import (
     CARD_ALWAYS_AUTHENTICATE,
     CARD_OK,
+    payments_of,
+    recorded_payment_intent,
     stripe_payment_intents,
     unique_email,
 )
@@ -215,7 +217,7 @@ def test_payment_intent_succeeded_settles_a_charge_whose_transaction_was_lost(
 
     assert response.status_code == 200
     reservation.refresh_from_db()
-    assert (reservation.status, reservation.stripe_payment_intent_id) == (
+    assert (reservation.status, recorded_payment_intent(reservation)) == (
         S.PAID,
         lost.payment_intent_id,
     )
@@ -246,8 +248,11 @@ def test_payment_intent_payment_failed_fails_the_reservation_once(
     assert [response.status_code for response in responses] == [200, 200]
     reservation.refresh_from_db()
     assert reservation.status == S.PAYMENT_FAILED
-    assert reservation.stripe_payment_intent_id == payment_intent_id
-    assert reservation.payment_error_code == "authentication_required"
+    [payment] = payments_of(reservation)
+    assert (payment.stripe_payment_intent_id, payment.error_code) == (
+        payment_intent_id,
+        "authentication_required",
+    )
     # Once each: the booking's confirmation, the bill, and how to settle it.
     sent = outbox.deliver()
     assert {message.to[0] for message in sent} == {reservation.email}

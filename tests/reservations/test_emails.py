@@ -48,7 +48,7 @@ def test_the_ended_mail_of_a_failed_charge_points_to_the_settlement_mail(outbox)
         status=S.ENDED, card_last4="0341", start_time=timezone.now() - timedelta(hours=2)
     )
 
-    reservation_mark_payment_failed(reservation_id=reservation.pk, error_code="card_declined")
+    reservation_mark_payment_failed(reservation_id=reservation.pk)
     # Settled later: the driver already has the 'ended' e-mail.
     reservation_mark_paid(reservation_id=reservation.pk)
 

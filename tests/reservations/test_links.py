@@ -65,7 +65,7 @@ def test_with_a_frontend_the_link_opens_its_page(settings, outbox):
 def test_the_payment_failed_email_of_a_guest_carries_the_link(api_origin, outbox):
     reservation = ReservationFactory(status=S.PAYMENT_FAILED, user=None)
 
-    payment_failed_email_queue(reservation=reservation)
+    payment_failed_email_queue(reservation=reservation, error_code="card_declined")
 
     [link] = links_in(outbox.deliver()[0])
     assert APIClient().get(urlsplit(link).path).json()["status"] == S.PAYMENT_FAILED
@@ -75,7 +75,7 @@ def test_an_accounts_emails_carry_no_link(api_origin, outbox):
     user = UserFactory()
     reservation = ReservationFactory(status=S.PAYMENT_FAILED, user=user, email=user.email)
 
-    payment_failed_email_queue(reservation=reservation)
+    payment_failed_email_queue(reservation=reservation, error_code="card_declined")
 
     assert links_in(outbox.deliver()[0]) == []
 

@@ -193,10 +193,8 @@ ACTIONS = {
     S.ACTIVE: lambda pk: reservation_activate(reservation_id=pk, card_last4="4242"),
     S.CANCELLED: lambda pk: reservation_cancel(reservation_id=pk),
     S.ENDED: _end_expired,
-    S.PAID: lambda pk: reservation_mark_paid(reservation_id=pk, stripe_payment_intent_id="pi_1"),
-    S.PAYMENT_FAILED: lambda pk: reservation_mark_payment_failed(
-        reservation_id=pk, error_code="card_declined"
-    ),
+    S.PAID: lambda pk: reservation_mark_paid(reservation_id=pk),
+    S.PAYMENT_FAILED: lambda pk: reservation_mark_payment_failed(reservation_id=pk),
 }
 
 

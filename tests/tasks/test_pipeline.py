@@ -19,7 +19,7 @@ from reservations.models import ReservationStatus as S
 from secure_my_spot.celery import app as celery_app
 from tasks.tasks import reservation_finish
 from tests.factories import ParkingSpotFactory
-from tests.payments.conftest import CARD_OK, stripe_payment_intents
+from tests.payments.conftest import CARD_OK, recorded_payment_intent, stripe_payment_intents
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,7 +87,7 @@ def available_ids(client: APIClient) -> set[int]:
 def assert_finished_once(localstripe, mailbox, reservation: Reservation, email: str) -> None:
     made = charges(localstripe, reservation)
     assert [(c["amount"], c["status"]) for c in made] == [(reservation.amount_cents, "succeeded")]
-    assert reservation.stripe_payment_intent_id == made[0]["id"]
+    assert recorded_payment_intent(reservation) == made[0]["id"]
     assert len(mailbox.messages(to=email, subject=ENDED_SUBJECT)) == 1
 
 
