@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
-import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import Error, connection
@@ -34,8 +33,8 @@ from availability.selectors import (
     spot_ids_unavailable,
     spot_positions_available,
 )
+from availability.spot_json import spots_by_id
 from availability.subscriptions import cell_group
-from availability.views import spots_json
 from parking_spots.models import ParkingSpot
 from secure_my_spot.db import database_unavailable
 
@@ -164,8 +163,7 @@ class AvailabilityPublisher:
         freed = [delta["spot_id"] for delta in deltas if delta["available"]]
         if not freed:
             return
-        spots = orjson.loads(spots_json(ParkingSpot.objects.filter(pk__in=freed).order_by("id")))
-        by_id = {spot["id"]: spot for spot in spots}
+        by_id = spots_by_id(ParkingSpot.objects.filter(pk__in=freed))
         for delta in deltas:
             if delta["available"]:
                 delta["spot"] = by_id[delta["spot_id"]]

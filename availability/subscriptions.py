@@ -11,12 +11,9 @@ from dataclasses import dataclass
 
 from rest_framework import serializers
 
+from availability.areas import NearInputSerializer, ViewportInputSerializer
 from availability.selectors import parking_spot_list_available_in, parking_spot_list_available_near
-from availability.views import (
-    AvailableParkingSpotFilterApi,
-    AvailableParkingSpotListApi,
-    spots_json,
-)
+from availability.spot_json import spots_json
 from parking_spots.geo import BBox, Circle
 
 CELL_DEGREES = 0.1  # about 11 km north to south
@@ -58,10 +55,10 @@ class Subscription:
 def subscription_parse(params: Mapping[str, object]) -> Subscription:
     """`bbox=south,west,north,east`, or the filter route's lat, lng (long), dist, unit.
 
-    The REST routes' own input serializers validate, so both channels speak one language.
+    Validated as the REST routes validate them (availability.areas): one language for both.
     """
     if "bbox" in params:
-        serializer = AvailableParkingSpotListApi.InputSerializer(data=params)
+        serializer = ViewportInputSerializer(data=params)
         serializer.is_valid(raise_exception=True)
         bbox = serializer.validated_data["bbox"]
         spots = parking_spot_list_available_in(bbox=bbox)
@@ -70,7 +67,7 @@ def subscription_parse(params: Mapping[str, object]) -> Subscription:
             groups=_cell_groups([(bbox.west, bbox.south, bbox.east, bbox.north)]),
             snapshot_json=lambda: spots_json(spots),
         )
-    serializer = AvailableParkingSpotFilterApi.InputSerializer(data=params)
+    serializer = NearInputSerializer(data=params)
     serializer.is_valid(raise_exception=True)
     query = serializer.validated_data
     near = {name: query[name] for name in ("lat", "lng", "dist", "unit")}
@@ -79,5 +76,5 @@ def subscription_parse(params: Mapping[str, object]) -> Subscription:
     return Subscription(
         area=circle,
         groups=_cell_groups(circle.boxes()),
-        snapshot_json=lambda: spots_json(spots, "distance"),
+        snapshot_json=lambda: spots_json(spots, with_distance=True),
     )

@@ -13,19 +13,16 @@ from users.selectors import email_is_proven
 NOT_FOUND = "Reservation not found."
 
 
-def reservation_holding_q(*, now: datetime | Now, prefix: str = "") -> Q:
+def reservation_holding_q(*, now: datetime | Now) -> Q:
     """Reservations that hold their spot at `now`: active and running, or a live payment hold.
 
-    A pending_payment row whose hold ran out holds nothing, cleaned up or not.
+    A pending_payment row whose hold ran out holds nothing, cleaned up or not. The one
+    definition; availability's triggers keep a copy in SQL (availability_hold_range), which
+    tests/availability/test_hold_rule.py holds to this on every case.
     """
-    running = Q(**{f"{prefix}start_time__lte": now, f"{prefix}end_time__gt": now})
-    active = Q(**{f"{prefix}status": ReservationStatus.ACTIVE})
-    live_hold = Q(
-        **{
-            f"{prefix}status": ReservationStatus.PENDING_PAYMENT,
-            f"{prefix}hold_expires_at__gt": now,
-        }
-    )
+    running = Q(start_time__lte=now, end_time__gt=now)
+    active = Q(status=ReservationStatus.ACTIVE)
+    live_hold = Q(status=ReservationStatus.PENDING_PAYMENT, hold_expires_at__gt=now)
     return running & (active | live_hold)
 
 

@@ -2,6 +2,8 @@ from django.db import migrations, models
 
 # When a reservation row holds its spot (reservations.selectors.reservation_holding_q as a
 # range): active for [start, end), a payment hold until it runs out, nothing otherwise.
+# tests/availability/test_hold_rule.py checks this copy against the rule; a change to the
+# rule needs a migration that replaces these functions.
 HOLD_RANGE = """
 CREATE FUNCTION availability_hold_range(
     status text, start_time timestamptz, end_time timestamptz, hold_expires_at timestamptz

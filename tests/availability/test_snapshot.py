@@ -17,7 +17,7 @@ from availability.selectors import (
     parking_spot_list_available_in,
     parking_spot_list_available_near,
 )
-from availability.views import SpotOutputSerializer, spots_json
+from availability.spot_json import SpotOutputSerializer, spots_json
 from parking_spots.geo import UNIT_ALIASES, BBox
 from parking_spots.models import ParkingSpot
 from reservations.models import ReservationStatus
@@ -114,7 +114,7 @@ def test_nearby_centres_share_one_cover_and_each_gets_its_exact_answer(
         exact = parking_spot_list_available_near(
             lat=lat, lng=lng, dist=float(dist), unit=UNIT_ALIASES[unit]
         )
-        assert answer == json.loads(spots_json(exact, "distance"))  # distances to the bit
+        assert answer == json.loads(spots_json(exact, with_distance=True))  # distances to the bit
         assert 20 < len(answer) < 300
         limited = api_client.get(NEAR.format(lat=lat, lng=lng, unit=unit, dist=dist) + "&limit=7")
         assert limited.json() == answer[:7]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from availability.selectors import parking_spot_list_available
-from availability.views import SpotOutputSerializer, spots_json
+from availability.spot_json import SpotOutputSerializer, spots_json
 from parking_spots.models import ParkingSpot
 from tests.factories import ParkingSpotFactory
 

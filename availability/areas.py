@@ -1,0 +1,96 @@
+"""The area a client asks about, a viewport or a circle, as query parameters.
+
+The REST routes and the push subscriptions validate with these same serializers, so both
+channels speak one language.
+"""
+
+import math
+from collections.abc import Mapping
+
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from parking_spots.geo import UNIT_ALIASES, BBox
+
+# The largest search radius; a map view wider than this asks for more than a screen shows.
+MAX_SEARCH_KM = 50
+MAX_LIMIT = 10_000
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a number: "nan" and "inf" parse as floats but compare as nonsense."""
+
+    def to_internal_value(self, data: object) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
+class BBoxField(serializers.Field):
+    """`south,west,north,east` in degrees, as map libraries write a viewport."""
+
+    default_error_messages = {
+        "invalid": "Expected south,west,north,east: four numbers in degrees.",
+        "range": "Latitudes must lie in [-90, 90], longitudes in [-180, 180].",
+        "order": "South must not exceed north, nor west exceed east.",
+    }
+
+    def get_value(self, dictionary: Mapping) -> object:
+        # Form-style input treats `bbox=` as absent; an empty viewport is a mistake.
+        return dictionary.get(self.field_name, empty)
+
+    def to_internal_value(self, data: object) -> BBox:
+        parts = str(data).split(",")
+        if len(parts) != 4:
+            self.fail("invalid")
+        try:
+            south, west, north, east = (float(part) for part in parts)
+        except ValueError:
+            self.fail("invalid")
+        if not all(math.isfinite(value) for value in (south, west, north, east)):
+            self.fail("invalid")
+        if not (-90 <= south <= 90 and -90 <= north <= 90):
+            self.fail("range")
+        if not (-180 <= west <= 180 and -180 <= east <= 180):
+            self.fail("range")
+        if south > north or west > east:
+            self.fail("order")
+        return BBox(south=south, west=west, north=north, east=east)
+
+    def to_representation(self, value: BBox) -> str:
+        return f"{value.south!r},{value.west!r},{value.north!r},{value.east!r}"
+
+
+class ViewportInputSerializer(serializers.Serializer):
+    bbox = BBoxField(required=False)
+
+
+class NearInputSerializer(serializers.Serializer):
+    lat = FiniteFloatField(min_value=-90, max_value=90)
+    long = FiniteFloatField(min_value=-180, max_value=180, required=False)
+    lng = FiniteFloatField(min_value=-180, max_value=180, required=False)
+    unit = serializers.CharField(max_length=16)
+    dist = FiniteFloatField()
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False)
+
+    def validate_unit(self, value: str) -> object:
+        unit = UNIT_ALIASES.get(value.strip().lower())
+        if unit is None:
+            raise serializers.ValidationError(
+                f"Unknown unit {value!r}: use km or mil (mi, mile, miles)."
+            )
+        return unit
+
+    def validate(self, attrs: dict) -> dict:
+        if "long" not in attrs and "lng" not in attrs:
+            raise serializers.ValidationError({"long": ["This field is required."]})
+        if "long" in attrs:  # the contract's name wins; `lng` is its alias
+            attrs["lng"] = attrs.pop("long")
+        dist, unit = attrs["dist"], attrs["unit"]
+        if not 0 < unit.to_km(dist) <= MAX_SEARCH_KM:
+            maximum = MAX_SEARCH_KM / unit.to_km(1)
+            raise serializers.ValidationError(
+                {"dist": [f"Must be above 0 and at most {maximum:g} {unit.value}."]}
+            )
+        return attrs
