@@ -37,11 +37,12 @@ from availability.spot_json import spots_by_id
 from availability.subscriptions import cell_group
 from parking_spots.models import ParkingSpot
 from secure_my_spot.db import database_unavailable
+from secure_my_spot.locking import advisory_session_lock
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "availability"
-LOCK_KEY = 0x5A7A11  # pg_advisory_lock key: one publisher at a time
+LOCK_KEY = 0x5A7A11  # the session advisory lock that lets one publisher run at a time
 # With nothing notified for this long, compare every spot anyway: a safety net that costs
 # two small queries.
 RESYNC_SECONDS = 30.0
@@ -65,8 +66,8 @@ class AvailabilityPublisher:
         if self.unavailable is None:
             self.held = spot_ids_held_now()
             self.unavailable = spot_ids_unavailable()
+        advisory_session_lock(key=LOCK_KEY)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
             cursor.execute(f"LISTEN {CHANNEL}")
         # Anything committed while we waited for the lock.
         with self._forgotten_unless_sent():

@@ -1,6 +1,8 @@
 from django.db import connection, transaction
 
+from availability.models import AvailabilityState
 from availability.types import Version
+from secure_my_spot.locking import row_lock
 
 # One bump covers every moment that passed since the last reader: the answer is computed
 # for now, whatever happened in between. A concurrent reader that advanced first makes the
@@ -25,7 +27,7 @@ def availability_version_advance() -> Version:
     transaction that committed while this one waited for the lock.
     """
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM availability_availabilitystate WHERE id = 1 FOR UPDATE")
+        row_lock(AvailabilityState.objects.filter(pk=1).only("pk"))
         cursor.execute(ADVANCE)
         row = cursor.fetchone()
         if row is None:

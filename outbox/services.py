@@ -21,6 +21,7 @@ from django.utils import timezone
 from outbox.models import OutboundEmail
 from outbox.signals import email_queued
 from secure_my_spot.db import after_commit
+from secure_my_spot.locking import claim_rows
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +142,11 @@ def _record_failure(email: OutboundEmail, *, error: str) -> None:
 def email_claim_due(*, now: datetime) -> list[int]:
     """The unsent e-mails due for an attempt, leased so the next sweep does not queue them
     again while this one's tasks run; call it in a transaction and enqueue after commit."""
-    ids = list(
-        OutboundEmail.objects.filter(sent_at__isnull=True, next_attempt_at__lte=now)
-        .select_for_update(skip_locked=True)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[: settings.DUE_WORK_BATCH_SIZE]
+    ids = claim_rows(
+        OutboundEmail.objects.filter(sent_at__isnull=True, next_attempt_at__lte=now).order_by(
+            "next_attempt_at"
+        ),
+        limit=settings.DUE_WORK_BATCH_SIZE,
     )
     if ids:
         OutboundEmail.objects.filter(pk__in=ids).update(next_attempt_at=now + _claim_lease())

@@ -20,6 +20,7 @@ from parking_spots.nyc_meters import (
     parse_time_limit,
 )
 from secure_my_spot.exceptions import ApplicationError
+from secure_my_spot.locking import rows_lock
 
 # What the importer owns on a spot; anything else (an operator's notes to come) it leaves be.
 IMPORTED_FIELDS = (
@@ -107,7 +108,7 @@ def _import_batch(
     """
     existing = {
         spot.meter_number: spot
-        for spot in ParkingSpot.objects.select_for_update().filter(meter_number__in=records)
+        for spot in rows_lock(ParkingSpot.objects.filter(meter_number__in=records))
     }
     upserts: list[ParkingSpot] = []
     deactivate: list[int] = []

@@ -5,11 +5,10 @@ cannot deadlock each other. Each change that the driver is told about queues its
 its own transaction (reservations/emails.py); the workers send it.
 """
 
-import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,8 +23,9 @@ from reservations.models import (
 from reservations.pricing import amount_cents
 from reservations.selectors import reservation_live_holds, reservation_unpaid_blocking
 from reservations.signals import reservation_ended
-from secure_my_spot.db import LOCK_NOT_AVAILABLE, after_commit, database_error_code
+from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
+from secure_my_spot.locking import advisory_xact_locks, row_lock
 from users.models import User, normalize_email
 from users.selectors import user_may_book
 from users.services import email_mark_proven
@@ -85,7 +85,7 @@ def _transition(reservation: Reservation, to: str) -> None:
 
 def reservation_lock(*, reservation_id: int) -> Reservation:
     """The reservation, locked until the transaction ends: every state change starts here."""
-    reservation = Reservation.objects.select_for_update().filter(pk=reservation_id).first()
+    reservation = row_lock(Reservation.objects.filter(pk=reservation_id))
     if reservation is None:
         raise NotFoundError("Reservation not found.")
     return reservation
@@ -98,7 +98,7 @@ def _lock_spot(spot_id: int) -> ParkingSpot:
     keys are checked at commit, and a transaction inserting a reservation must not deadlock
     with a booking that holds this lock.
     """
-    spot = ParkingSpot.objects.select_for_update(no_key=True).filter(pk=spot_id).first()
+    spot = row_lock(ParkingSpot.objects.filter(pk=spot_id), no_key=True)
     if spot is None:
         raise NotFoundError("Parking spot not found.")
     return spot
@@ -136,26 +136,13 @@ def reservation_cancel_stale_holds(*, now: datetime, spot_id: int | None = None)
 
 def _lock_holders(keys: list[str]) -> None:
     """Serialise the bookings of one account, e-mail or client address until commit, so that
-    two parallel bookings cannot both pass the cap on unpaid holds.
-
-    Transaction-level advisory locks taken in sorted order (two bookings sharing keys never
-    wait on each other crosswise), always before the spot's lock; the wait is bounded.
-    """
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('lock_timeout')")
-            (previous,) = cursor.fetchone()
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [HOLDER_LOCK_TIMEOUT])
-            for key in sorted(set(keys)):
-                digest = hashlib.sha256(f"reservation-holder:{key}".encode()).digest()
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], signed=True)]
-                )
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
-    except OperationalError as exc:
-        if database_error_code(exc) != LOCK_NOT_AVAILABLE:
-            raise
-        raise ConflictError("Another booking of yours is under way: try again shortly.") from exc
+    two parallel bookings cannot both pass the cap on unpaid holds (lock order: first)."""
+    advisory_xact_locks(
+        namespace="reservation-holder",
+        keys=keys,
+        timeout=HOLDER_LOCK_TIMEOUT,
+        busy_message="Another booking of yours is under way: try again shortly.",
+    )
 
 
 def _check_hold_caps(*, user: User | None, email: str, client_address: str | None) -> None:

@@ -23,6 +23,7 @@ from payments.services import payment_charge_reservation
 from reservations.emails import reservation_email_queue
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_end
+from secure_my_spot.locking import claim_rows
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +54,7 @@ class DispatchSummary:
 
 def _claim(rows: QuerySet[Reservation], *, field: str, now: datetime) -> list[int]:
     """Lock the due rows nobody else is claiming, stamp them, and return their ids."""
-    ids = list(
-        rows.select_for_update(skip_locked=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)[: settings.DUE_WORK_BATCH_SIZE]
-    )
+    ids = claim_rows(rows.order_by("pk"), limit=settings.DUE_WORK_BATCH_SIZE)
     if ids:
         Reservation.objects.filter(pk__in=ids).update(**{field: now})
     return ids

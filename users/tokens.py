@@ -11,6 +11,7 @@ from django.core import signing
 from django.utils.crypto import salted_hmac
 from django.utils.http import base36_to_int, int_to_base36
 
+from secure_my_spot.locking import row_lock
 from users.models import User
 
 VERIFY_EMAIL_SALT = "users.verify-email"
@@ -61,7 +62,7 @@ def password_reset_token_user(*, token: str) -> User | None:
         user_id = base36_to_int(uid)
     except ValueError:
         return None
-    user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    user = row_lock(User.objects.filter(pk=user_id, is_active=True))
     if user is None or not default_token_generator.check_token(user, user_token):
         return None
     return user
