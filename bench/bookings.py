@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import HOST, free_port, say, setup_django, start_gunicorn  # noqa: E402
+from bench.common import HOST, say, setup_django, start_gunicorn  # noqa: E402
+from testing.net import free_port  # noqa: E402
 
 METER_PREFIX = "BENCH-BOOKING-"
 MAX_REQUESTS = 20_000

@@ -1,8 +1,8 @@
-"""What the benchmark scripts share: output, a loopback port, Django, a gunicorn."""
+"""What the benchmark scripts share: output, Django, a gunicorn, their database (free ports,
+localstripe, an SMTP server and Celery processes come from testing/, as in the tests)."""
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +19,6 @@ def say(line: str = "") -> None:
     sys.stdout.flush()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def setup_django(database_url: str | None = None) -> None:
     """Production settings (DEBUG off) on the given database, without the HTTPS redirect."""
     if database_url:
@@ -33,7 +27,7 @@ def setup_django(database_url: str | None = None) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     os.environ.setdefault("ALLOWED_HOSTS", HOST)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings.base")
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -48,14 +42,22 @@ def fetch(port: int, path: str) -> bytes:
 def start_gunicorn(
     port: int, *, workers: int, threads: int = 1, log: IO[bytes] | None = None
 ) -> subprocess.Popen:
-    """gunicorn on loopback with this process's settings; returns once /healthz answers."""
+    """gunicorn on loopback with this process's settings; returns once /healthz answers.
+
+    One thread means sync workers, as the README's search figures were measured, more means
+    gthread; GUNICORN_WORKER_CLASS in the environment wins (bench/gunicorn_workers.py)."""
     argv = [str(ROOT / ".venv/bin/gunicorn"), "secure_my_spot.wsgi", "--bind", f"{HOST}:{port}"]
     argv += ["--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
     server = subprocess.Popen(  # noqa: S603 - fixed argv, loopback only
         argv,
         cwd=ROOT,
         # One loopback client measures throughput: the spot routes' throttle would cap it.
-        env={"THROTTLE_SPOTS_RATE": "1000000/second", **os.environ, "LOG_LEVEL": "WARNING"},
+        env={
+            "THROTTLE_SPOTS_RATE": "1000000/second",
+            "GUNICORN_WORKER_CLASS": "sync" if threads == 1 else "gthread",
+            **os.environ,
+            "LOG_LEVEL": "WARNING",
+        },
         stdout=log,
         stderr=subprocess.STDOUT if log else None,
     )

@@ -27,13 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
-    HOST,
-    add_bench_database_argument,
-    free_port,
-    say,
-)
+from bench.common import HOST, add_bench_database_argument, say  # noqa: E402
 from bench.run import grow_to, serve_real_data  # noqa: E402
+from testing.net import free_port  # noqa: E402
 
 ALL = "/available-parking-spots/"
 MAX_SUBSCRIBERS = 5_000

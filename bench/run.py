@@ -35,11 +35,11 @@ from bench.common import (  # noqa: E402
     HOST,
     add_bench_database_argument,
     fetch,
-    free_port,
     say,
     setup_django,
     start_gunicorn,
 )
+from testing.net import free_port  # noqa: E402
 
 EXPORT = ROOT.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv"
 TIMES_SQUARE = {"lat": 40.7580, "lng": -73.9855}

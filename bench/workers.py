@@ -23,7 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import add_bench_database_argument, free_port, say  # noqa: E402
+from bench.common import add_bench_database_argument, say  # noqa: E402
+from testing.localstripe import (  # noqa: E402
+    PUBLISHABLE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    LocalStripe,
+)
+from testing.mail import running_smtp_server  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,20 +48,34 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    # The services come first: settings read their addresses from the environment.
-    from tests.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe
-
     stripe_server = LocalStripe()
     stripe_server.start()
-    smtp_port = free_port()
+    try:
+        with running_smtp_server() as (smtp_url, mailbox):
+            results = run_all(args, stripe_server, smtp_url, mailbox)
+    finally:
+        stripe_server.stop()
+    say("")
+    say("| worker processes | reservations | all done after | end -> e-mailed p50 | p99 | max |")
+    say("|---|---|---|---|---|---|")
+    for row in results:
+        say(
+            f"| {row['concurrency']} | {row['count']} | {row['wall']:.1f} s after the last end "
+            f"| {row['p50']:.1f} s | {row['p99']:.1f} s | {row['max']:.1f} s |"
+        )
+
+
+def run_all(args, stripe_server, smtp_url: str, mailbox) -> list[dict]:
+    """One run per worker concurrency. Django starts after the services: settings read their
+    addresses from the environment."""
     queue = f"bench-workers-{uuid.uuid4().hex[:8]}"
     os.environ.update(
         DATABASE_URL=args.database_url,
         DEBUG="false",
         SECRET_KEY="bench-only-not-secret",  # noqa: S106
-        DJANGO_SETTINGS_MODULE="secure_my_spot.settings",
+        DJANGO_SETTINGS_MODULE="secure_my_spot.settings.base",
         CELERY_TASK_DEFAULT_QUEUE=queue,
-        EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
+        EMAIL_URL=smtp_url,
         STRIPE_API_BASE=stripe_server.base_url,
         STRIPE_SECRET_KEY=SECRET_KEY,
         STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
@@ -66,32 +87,15 @@ def main() -> None:
     import django
 
     django.setup()
-    from aiosmtpd.controller import Controller
     from django.core.management import call_command
-
-    from tests.workers import Mailbox
 
     call_command("ensure_database", verbosity=0)
     call_command("migrate", verbosity=0)
-    mailbox = Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
     results = []
-    try:
-        for concurrency in args.concurrency:
-            mailbox.clear()
-            results.append(run_once(args, concurrency, stripe_server, mailbox, queue))
-    finally:
-        smtp.stop()
-        stripe_server.stop()
-    say("")
-    say("| worker processes | reservations | all done after | end -> e-mailed p50 | p99 | max |")
-    say("|---|---|---|---|---|---|")
-    for row in results:
-        say(
-            f"| {row['concurrency']} | {row['count']} | {row['wall']:.1f} s after the last end "
-            f"| {row['p50']:.1f} s | {row['p99']:.1f} s | {row['max']:.1f} s |"
-        )
+    for concurrency in args.concurrency:
+        mailbox.clear()
+        results.append(run_once(args, concurrency, stripe_server, mailbox, queue))
+    return results
 
 
 def saved_card(stripe_server) -> tuple[str, str]:
@@ -158,7 +162,7 @@ def run_once(args, concurrency: int, stripe_server, mailbox, queue: str) -> dict
 
     from payments.models import Payment, PaymentState
     from reservations.models import Reservation, ReservationStatus
-    from tests.workers import CeleryProcesses
+    from testing.processes import CeleryProcesses
 
     stripe_server.restart_empty()  # each run pays for its own charges only
     customer_id, payment_method_id = saved_card(stripe_server)

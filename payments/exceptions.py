@@ -1,6 +1,6 @@
 """What can go wrong with a payment, in the project's own terms: callers never see `stripe`."""
 
-from secure_my_spot.exceptions import ConflictError
+from secure_my_spot.exceptions import ApplicationError, ConflictError, DependencyError
 
 
 class PaymentError(Exception):
@@ -27,12 +27,18 @@ class CardDeclined(PaymentError):
         self.payment_intent_id = payment_intent_id
 
 
-class PaymentProviderUnavailable(PaymentError):
+class PaymentProviderUnavailable(PaymentError, DependencyError):
     """Stripe could not be reached or answered 5xx / 429: retry later, nothing was decided."""
 
+    status_code = 503
+    public_message = "The payment provider cannot be reached; try again shortly."
 
-class PaymentProviderError(PaymentError):
+
+class PaymentProviderError(PaymentError, DependencyError):
     """Stripe refused the request itself (bad parameters, key): a bug or misconfiguration."""
+
+    status_code = 502
+    public_message = "The payment provider refused the request."
 
 
 class UnknownStripeObject(PaymentProviderError):
@@ -42,8 +48,9 @@ class UnknownStripeObject(PaymentProviderError):
     """
 
 
-class InvalidWebhook(PaymentError):
-    """A webhook whose signature does not verify or whose body is not a Stripe event."""
+class InvalidWebhook(PaymentError, ApplicationError):
+    """A webhook whose signature does not verify or whose body is not a Stripe event: a 400
+    that says which."""
 
 
 class UntrustedStripeObject(ConflictError):

@@ -1,4 +1,5 @@
 from reservations import views
+from reservations.access import GUEST, OWNER, with_access
 from secure_my_spot.api import route
 
 # At most 18 digits: any id the bigint columns can hold, and no overflow reaches the database.
@@ -20,35 +21,37 @@ urlpatterns = [
     ),
     route(
         f"reservation-unauth/{RESERVATION}/{EMAIL}",
-        views.ReservationDetailGuestApi.as_view(),
+        with_access(views.ReservationDetailApi, access=GUEST),
         name="reservation-detail-guest",
     ),
     route(
-        f"reservation-auth/{SPOT}", views.ReservationCreateApi.as_view(), name="reservation-create"
+        f"reservation-auth/{SPOT}",
+        with_access(views.ReservationCreateApi, access=OWNER),
+        name="reservation-create",
     ),
     route(
         f"reservation-unauth/{SPOT}",
-        views.ReservationCreateGuestApi.as_view(),
+        with_access(views.ReservationCreateGuestApi, access=GUEST),
         name="reservation-create-guest",
     ),
     route(
         f"update-reservation-auth/{RESERVATION}",
-        views.ReservationUpdateApi.as_view(),
+        with_access(views.ReservationUpdateApi, access=OWNER),
         name="reservation-update",
     ),
     route(
         f"update-reservation-unauth/{RESERVATION}/{EMAIL}",
-        views.ReservationUpdateGuestApi.as_view(),
+        with_access(views.ReservationUpdateApi, access=GUEST),
         name="reservation-update-guest",
     ),
     route(
         f"delete-reservation-auth/{RESERVATION}",
-        views.ReservationDeleteApi.as_view(),
+        with_access(views.ReservationDeleteApi, access=OWNER),
         name="reservation-delete",
     ),
     route(
         f"delete-reservation-unauth/{RESERVATION}/{EMAIL}",
-        views.ReservationDeleteGuestApi.as_view(),
+        with_access(views.ReservationDeleteApi, access=GUEST),
         name="reservation-delete-guest",
     ),
     route(

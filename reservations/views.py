@@ -28,12 +28,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reservations.access import Access
 from reservations.links import reservation_get_by_link
 from reservations.models import Reservation
 from reservations.pricing import reservation_bill_cents
 from reservations.selectors import (
-    reservation_get_for_guest,
-    reservation_get_for_user,
     reservation_list_current,
     reservation_list_past,
 )
@@ -171,27 +170,6 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
-class GuestAccess:
-    """Open, throttled per client address, reservation found by id and e-mail."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_scope = "guest"
-
-    def get_reservation(self, request: Request, reservation_id: str, email: str) -> Reservation:
-        return reservation_get_for_guest(public_id=reservation_id, email=email)
-
-
-class OwnerAccess:
-    """Signed in; someone else's reservation is a 404. Its routes all write: throttled per
-    account."""
-
-    throttle_scope = "writes"
-
-    def get_reservation(self, request: Request, reservation_id: str) -> Reservation:
-        return reservation_get_for_user(public_id=reservation_id, user=request.user)
-
-
 class ReservationListCurrentApi(APIView):
     @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -206,16 +184,16 @@ class ReservationListPastApi(APIView):
         return Response(ReservationOutputSerializer(reservations, many=True).data)
 
 
-class ReservationDetailGuestApi(GuestAccess, APIView):
+class ReservationDetailApi(APIView):
+    access: Access
+
     @extend_schema(responses={200: ReservationOutputSerializer})
     def get(self, request: Request, **lookup: str) -> Response:
-        return _reservation_response(self.get_reservation(request, **lookup))
+        return _reservation_response(self.access.find(request, **lookup))
 
 
 class ReservationCreateApi(APIView):
     """Book a spot from now; a guest's booking differs only in the e-mail it gives."""
-
-    throttle_scope = "writes"
 
     @extend_schema_serializer(component_name="ReservationCreateInput")
     class InputSerializer(serializers.Serializer):
@@ -240,7 +218,7 @@ class ReservationCreateApi(APIView):
         return _reservation_response(reservation, status.HTTP_201_CREATED)
 
 
-class ReservationCreateGuestApi(GuestAccess, ReservationCreateApi):
+class ReservationCreateGuestApi(ReservationCreateApi):
     """The same booking with the e-mail in the body; `request.user` is None here."""
 
     @extend_schema_serializer(component_name="ReservationCreateGuestInput")
@@ -256,7 +234,9 @@ class ReservationCreateGuestApi(GuestAccess, ReservationCreateApi):
         return super().post(request, parking_spot_id)
 
 
-class ReservationUpdateApi(OwnerAccess, APIView):
+class ReservationUpdateApi(APIView):
+    access: Access
+
     @extend_schema_serializer(component_name="ReservationUpdateInput")
     class InputSerializer(serializers.Serializer):
         end_time = AwareDateTimeField(allow_null=True)
@@ -266,7 +246,7 @@ class ReservationUpdateApi(OwnerAccess, APIView):
         responses={200: ReservationOutputSerializer},
     )
     def patch(self, request: Request, **lookup: str) -> Response:
-        reservation = self.get_reservation(request, **lookup)
+        reservation = self.access.find(request, **lookup)
         serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
         serializer.is_valid(raise_exception=True)
         reservation = reservation_change_end_time(
@@ -276,19 +256,13 @@ class ReservationUpdateApi(OwnerAccess, APIView):
         return _reservation_response(reservation)
 
 
-class ReservationUpdateGuestApi(GuestAccess, ReservationUpdateApi):
-    pass
+class ReservationDeleteApi(APIView):
+    access: Access
 
-
-class ReservationDeleteApi(OwnerAccess, APIView):
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, **lookup: str) -> Response:
-        reservation_cancel(reservation_id=self.get_reservation(request, **lookup).pk)
+        reservation_cancel(reservation_id=self.access.find(request, **lookup).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ReservationDeleteGuestApi(GuestAccess, ReservationDeleteApi):
-    pass
 
 
 class ReservationLinkApi(APIView):

@@ -22,7 +22,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from secure_my_spot.exceptions import ApplicationError
+from secure_my_spot.exceptions import ApplicationError, DependencyError
 from secure_my_spot.middleware import database_error_response
 
 OPTIONAL_SLASH = "/?"
@@ -105,6 +105,7 @@ def _too_large_message() -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """The one place API errors become answers: a domain error carries its own status."""
     database_error = database_error_response(exc, Response)
     if database_error is not None:
         return database_error
@@ -120,6 +121,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
         return Response(body, status=exc.status_code)
+    if isinstance(exc, DependencyError):
+        return Response({"detail": exc.public_message}, status=exc.status_code)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
         exc.detail = {"detail": " ".join(str(message) for message in exc.detail)}
     return drf_exception_handler(exc, context)

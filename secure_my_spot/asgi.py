@@ -11,7 +11,7 @@ from secure_my_spot.checks import configuration_verify
 from secure_my_spot.process_role import WEB, process_role_declare
 
 process_role_declare(role=WEB)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings.base")
 django_application = get_asgi_application()  # sets Django up before the consumers import
 configuration_verify()  # daphne runs no system checks
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from secure_my_spot.checks import configuration_verify
 from secure_my_spot.process_role import WORKER, process_role_declare
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings.base")
 
 app = Celery("secure_my_spot")
 app.config_from_object("django.conf:settings", namespace="CELERY")

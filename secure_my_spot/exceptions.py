@@ -1,4 +1,5 @@
-"""Domain errors that services raise and the API maps to HTTP statuses."""
+"""Domain errors that services raise; the API's one exception handler (secure_my_spot.api)
+maps each to its `status_code`."""
 
 
 class ApplicationError(Exception):
@@ -20,3 +21,14 @@ class ConflictError(ApplicationError):
 
 class NotFoundError(ApplicationError):
     status_code = 404
+
+
+class DependencyError(Exception):
+    """A service this one depends on (the payment provider) failed the request.
+
+    The client is told `status_code` and `public_message` only: the exception's own message
+    may carry the dependency's words, which are for the logs.
+    """
+
+    status_code = 502
+    public_message = "A service this one depends on failed."

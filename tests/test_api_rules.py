@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.throttling import ScopedRateThrottle
 
-from tests.conftest import PASSWORD
+from testing.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, settings
 from rest_framework.throttling import ScopedRateThrottle
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import PASSWORD
-from tests.factories import ParkingSpotFactory, UserFactory
+from testing.factories import PASSWORD, ParkingSpotFactory, UserFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 

@@ -18,8 +18,9 @@ from reservations import services
 from reservations.models import IdempotentRequest, Reservation, ReservationStatus
 from reservations.services import idempotent_request_claim, reservation_create
 from secure_my_spot.exceptions import ConflictError
-from tests.factories import ParkingSpotFactory, UserFactory
-from tests.payments.conftest import CARD_OK, signed_in_as
+from testing.factories import ParkingSpotFactory, UserFactory
+from testing.localstripe import CARD_OK
+from tests.payments.conftest import signed_in_as
 from tests.threads import run_in_thread
 
 S = ReservationStatus

@@ -14,8 +14,7 @@ from django.test import Client
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD
-from tests.factories import UserFactory
+from testing.factories import PASSWORD, UserFactory
 from users.models import User
 
 pytestmark = pytest.mark.django_db

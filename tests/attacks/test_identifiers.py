@@ -22,10 +22,9 @@ from payments.models import StripeWebhookEvent
 from payments.services import payment_charge_reservation, payment_metadata
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory, UserFactory
+from testing.localstripe import CARD_DECLINED_ON_CHARGE, CARD_OK
 from tests.payments.conftest import (  # noqa: F401 - the fixture
-    CARD_DECLINED_ON_CHARGE,
-    CARD_OK,
     ended_reservation,
     payments_of,
     unique_email,

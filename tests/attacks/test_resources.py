@@ -7,7 +7,6 @@ throttle, and e-mail addresses in guest URLs reached the logs in full.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ import redis
 from django.conf import settings
 
 from availability.throttles import SpotRateThrottle
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
+from testing.net import free_port
 
 ROOT = Path(settings.BASE_DIR)
 NESTED = "[" * 1000 + "]" * 1000
@@ -103,12 +103,6 @@ def test_an_email_in_a_guest_url_is_masked_in_the_logs(api_client, caplog, capfd
     logged = caplog.text + capfd.readouterr().err
     assert "j***@example.com" in logged
     assert VICTIM not in logged
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_an_email_in_a_guest_url_is_masked_in_gunicorns_access_log(tmp_path):

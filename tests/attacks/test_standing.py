@@ -18,8 +18,9 @@ from payments.services import payment_charge_reservation
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import GUEST_EMAIL_HELD, reservation_mark_paid
-from tests.factories import ParkingSpotFactory, UserFactory
-from tests.payments.conftest import CARD_DECLINED_ON_CHARGE, signed_in_as
+from testing.factories import ParkingSpotFactory, UserFactory
+from testing.localstripe import CARD_DECLINED_ON_CHARGE
+from tests.payments.conftest import signed_in_as
 from users.selectors import email_is_proven
 from users.services import user_verify_email
 from users.tokens import verification_token_make

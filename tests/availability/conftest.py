@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 # Two Midtown blocks apart; the viewport below holds the first only.
 INSIDE = {"lat": Decimal("40.758000"), "lng": Decimal("-73.985500")}

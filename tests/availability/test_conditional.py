@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from model_bakery import baker
 
 from reservations.models import Reservation, ReservationStatus
+from testing.factories import ParkingSpotFactory, ReservationFactory
 from tests.availability.conftest import VIEWPORT, hold_running_out
-from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
+from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = ReservationStatus
@@ -28,7 +30,7 @@ def test_writes_that_change_no_answer_keep_the_etag(api_client, inside, outside)
     near_tag, _ = poll(api_client, NEAR)
     assert listed == {inside.pk, outside.pk}
 
-    UserFactory()
+    baker.make(User)
     past = ReservationFactory(
         spot=inside, status=S.PAID, start_time=timezone.now() - timedelta(hours=3)
     )

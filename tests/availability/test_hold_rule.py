@@ -19,7 +19,7 @@ from django.db.models import BooleanField, ExpressionWrapper, F
 from parking_spots.models import ParkingSpot
 from reservations.models import Reservation, ReservationStatus
 from reservations.selectors import reservation_holding_q, spot_is_held_now
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 

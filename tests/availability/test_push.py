@@ -15,8 +15,8 @@ from availability.publisher import AvailabilityPublisher
 from parking_spots.models import ParkingSpot
 from reservations.models import ReservationStatus
 from secure_my_spot.asgi import application
+from testing.factories import ReservationFactory
 from tests.availability.conftest import VIEWPORT, hold_running_out
-from tests.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BOOKING = {"reservation": {"email": "a@example.com", "reservation_length": 30}}

@@ -21,7 +21,7 @@ from availability.spot_json import SpotOutputSerializer, spots_json
 from parking_spots.geo import UNIT_ALIASES, BBox
 from parking_spots.models import ParkingSpot
 from reservations.models import ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.localstripe import LocalStripe
+from testing.localstripe import CARD_OK, LocalStripe
 
 REPO = Path(__file__).resolve().parents[2]
 # Resolved: a bind mount of the folder needs the real path, not a symlink to it.
 NYC_EXPORT = (REPO.parent / "shared" / "data" / "Parking_Meters_Locations_and_Status.csv").resolve()
 LOGS = REPO / "var" / "containers"
-CARD_OK = "4242424242424242"
 ENDED_SUBJECT = "Your parking reservation has ended"
 CONFIRMED_SUBJECT = "Your parking reservation is confirmed"
 

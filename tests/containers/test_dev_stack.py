@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
+from testing.localstripe import LocalStripe
 from tests.containers.conftest import LOGS, Api, Compose, journey, wait_for
-from tests.localstripe import LocalStripe
 
 API = "http://127.0.0.1:28000"
 PUSH = "http://127.0.0.1:28001"

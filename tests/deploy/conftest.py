@@ -7,19 +7,19 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from django.conf import settings
 from django.db import connection
+
+from testing.net import free_port, wait_until
+from testing.processes import running
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -84,30 +84,6 @@ def healthcheck_argv(test: list[str] | str, env: dict[str, str]) -> list[str]:
     return ["sh", "-c", argv[0]] if kind == "CMD-SHELL" else argv
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], bool],
-    seconds: float,
-    what: str,
-    process: subprocess.Popen | None = None,
-) -> None:
-    """Poll; give up at once, with the end of its log, if `process` (from `running`) died."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if process is not None and process.poll() is not None:
-            tail = process.log.read_text(errors="replace")[-3000:]
-            raise AssertionError(f"{what}: the process exited with {process.returncode}\n{tail}")
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not within {seconds}s")
-
-
 def request(
     port: int, path: str, headers: dict[str, str] | None = None, *, tls: bool = False
 ) -> http.client.HTTPResponse:
@@ -134,23 +110,6 @@ def answers(port: int, path: str, headers: dict[str, str] | None = None) -> bool
         return request(port, path, headers).status == 200
     except OSError:
         return False
-
-
-@contextmanager
-def running(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A native process for the duration of the block; its output lands in `log`."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    process.log = log
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def database_url() -> str:

@@ -13,9 +13,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from testing.factories import UserFactory
 from tests.browser import admin_sign_in, open_page
 from tests.deploy.conftest import REPO, request
-from tests.factories import UserFactory
 from users.models import User
 
 SCREENSHOT = REPO / "var" / "screenshots" / "admin.png"

@@ -10,21 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from testing.net import free_port, wait_until
+from testing.processes import running
 from tests.deploy.conftest import (
     HTTPS_GATE,
     REPO,
     compose_file,
-    free_port,
     healthcheck_argv,
     nginx_main_conf,
     production_env,
     render_nginx,
     request,
     require,
-    running,
     self_signed_certificate,
     service_command,
-    wait_until,
 )
 
 DEV = compose_file("docker-compose.dev.yml")

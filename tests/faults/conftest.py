@@ -1,7 +1,7 @@
 """The real service with each dependency behind its own FaultProxy (tests/faults/proxy.py).
 
 gunicorn runs the deploy stack's api command (so gunicorn.conf.py, and the web role that
-secure_my_spot/wsgi.py declares), a Celery worker and beat run as tests/workers.py starts
+secure_my_spot/wsgi.py declares), a Celery worker and beat run as testing/processes.py starts
 them; all three with the deploy stack's production settings (tests/deploy/conftest.py) and
 their PostgreSQL, Redis, Stripe (localstripe) and SMTP (aiosmtpd) reached through the proxies.
 RabbitMQ and the Celery result backend are reached directly. The stack lives for the
@@ -19,19 +19,11 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from tests.deploy.conftest import (
-    answers,
-    compose_file,
-    free_port,
-    production_env,
-    running,
-    service_command,
-    wait_until,
-)
+from testing.localstripe import CARD_OK, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe
+from testing.net import free_port, wait_until
+from testing.processes import CeleryProcesses, running
+from tests.deploy.conftest import answers, compose_file, production_env, service_command
 from tests.faults.proxy import FaultProxy
-from tests.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe
-from tests.payments.conftest import CARD_OK
-from tests.workers import CeleryProcesses
 
 DEPENDENCIES = ("stripe", "smtp", "redis", "postgres")
 # What nginx adds in production: without it, production settings redirect to HTTPS.
@@ -136,10 +128,18 @@ def service(
 @pytest.fixture
 def stack(service: Service, transactional_db, mailbox) -> Iterator[Service]:
     """The service, for a test whose committed data it sees; every proxy passes afterwards
-    (stalled connections closed), before the data is flushed."""
+    (stalled connections closed).
+
+    While the test's data is flushed the service is cut off from PostgreSQL: a worker or
+    beat holding a row lock would deadlock with the flush's TRUNCATE.
+    """
+    for proxy in service.proxies.values():
+        proxy.passing()
     yield service
     for proxy in service.proxies.values():
         proxy.passing()
+    service.proxies["postgres"].refuse()
+    service.proxies["postgres"].drop()
 
 
 class Guest:

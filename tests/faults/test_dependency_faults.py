@@ -25,11 +25,11 @@ from outbox.models import OutboundEmail
 from reservations.emails import SUBJECTS
 from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
+from testing.mail import Mailbox
+from testing.net import wait_until
 from tests.faults.conftest import DEPENDENCIES, Service
 from tests.faults.proxy import FaultProxy
-from tests.payments.conftest import stripe_payment_intents
-from tests.workers import Mailbox, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -233,12 +233,11 @@ def test_a_dependency_fault_costs_bounded_answers_and_loses_nothing(
         problems.append(f"unsent: {list(unsent.values_list('kind', 'to', 'last_error'))}")
     ended = reservation(active_id)
     charges = [
-        (c["amount"], c["status"])
-        for c in stripe_payment_intents(localstripe, ended.stripe_customer_id)
+        (c["amount"], c["status"]) for c in localstripe.payment_intents(ended.stripe_customer_id)
     ]
     if charges != [(ended.amount_cents, "succeeded")]:
         problems.append(f"charges of the ended reservation: {charges}")
-    if stripe_payment_intents(localstripe, reservation(pending_id).stripe_customer_id):
+    if localstripe.payment_intents(reservation(pending_id).stripe_customer_id):
         problems.append("a charge of the reservation that still runs")
     if (bookings := Reservation.objects.filter(email=booker.email).count()) != 1:
         problems.append(f"bookings made: {bookings}")

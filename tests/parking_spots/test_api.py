@@ -9,7 +9,7 @@ import pytest
 from availability.selectors import parking_spot_list_available
 from availability.spot_json import SpotOutputSerializer, spots_json
 from parking_spots.models import ParkingSpot
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
 
 pytestmark = pytest.mark.django_db
 

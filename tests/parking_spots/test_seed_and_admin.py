@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from parking_spots.models import ParkingSpot
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,17 +11,8 @@ from payments.models import Payment
 from payments.services import payment_setup_confirm, payment_setup_intent_get_or_create
 from reservations.models import Reservation
 from reservations.services import reservation_create, reservation_end, reservation_end_now
-from tests.conftest import PASSWORD
-from tests.factories import ParkingSpotFactory
-from tests.localstripe import LocalStripe
-
-CARD_OK = "4242424242424242"
-# Saves fine, declined when charged.
-CARD_DECLINED_ON_CHARGE = "4000000000000341"
-# Asks for 3-D Secure when saved and again for every off-session charge.
-CARD_ALWAYS_AUTHENTICATE = "4000002760003184"
-# Declined when saved.
-CARD_DECLINED_ON_SETUP = "4000000000000002"
+from testing.factories import PASSWORD, ParkingSpotFactory
+from testing.localstripe import LocalStripe
 
 
 def unique_email() -> str:
@@ -47,20 +38,6 @@ def saved_card(
         return gateway.setup_intent_retrieve(setup_intent_id=setup_intent.id)
 
     return save
-
-
-def stripe_payment_intents(localstripe: LocalStripe, customer_id: str) -> list[dict]:
-    """Every PaymentIntent of a Customer, as Stripe holds them: the charges really made.
-
-    localstripe cannot filter the list by customer, so the whole list is paged through here.
-    """
-    found, page = [], {"limit": 100}
-    while True:
-        listed = localstripe.request("GET", "/v1/payment_intents", page)
-        found += [item for item in listed["data"] if item["customer"] == customer_id]
-        if not listed["has_more"]:
-            return found
-        page = {"limit": 100, "starting_after": listed["data"][-1]["id"]}
 
 
 def signed_in_as(user) -> APIClient:

@@ -1,4 +1,5 @@
 import pytest
+from model_bakery import baker
 
 from payments.models import StripeCustomer, StripeWebhookEvent
 
@@ -22,7 +23,7 @@ def test_operator_sees_stripe_customers_but_cannot_change_them(admin_client):
 
 
 def test_operator_lists_webhook_events(admin_client):
-    StripeWebhookEvent.objects.create(event_id="evt_admin", type="setup_intent.succeeded")
+    baker.make(StripeWebhookEvent, event_id="evt_admin")
 
     listing = admin_client.get("/admin/payments/stripewebhookevent/", secure=True)
 

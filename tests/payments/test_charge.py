@@ -16,15 +16,9 @@ from payments.services import payment_charge_reservation
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_link_opened
 from secure_my_spot.exceptions import ConflictError
-from tests.factories import ParkingSpotFactory
-from tests.payments.conftest import (
-    CARD_ALWAYS_AUTHENTICATE,
-    CARD_DECLINED_ON_CHARGE,
-    CARD_OK,
-    payments_of,
-    recorded_payment_intent,
-    stripe_payment_intents,
-)
+from testing.factories import ParkingSpotFactory
+from testing.localstripe import CARD_ALWAYS_AUTHENTICATE, CARD_DECLINED_ON_CHARGE, CARD_OK
+from tests.payments.conftest import payments_of, recorded_payment_intent
 
 S = ReservationStatus
 
@@ -60,7 +54,7 @@ def test_charging_twice_makes_one_payment_intent(localstripe, ended_reservation)
     assert (first.status, second.status) == (S.PAID, S.PAID)
     [payment] = payments_of(reservation)
     assert (payment.attempt, payment.state) == (1, PaymentState.SUCCEEDED)
-    [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
+    [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
     assert payment_intent["id"] == payment.stripe_payment_intent_id
     # 31 started minutes at $4.50 an hour.
     assert (reservation.amount_cents, payment_intent["amount"]) == (233, 233)
@@ -84,7 +78,7 @@ def test_concurrent_charges_make_one_payment_intent(localstripe, ended_reservati
 
     assert statuses == [S.PAID] * callers
     reservation.refresh_from_db()
-    payment_intents = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
+    payment_intents = localstripe.payment_intents(reservation.stripe_customer_id)
     assert [item["id"] for item in payment_intents] == [recorded_payment_intent(reservation)]
     assert len(payments_of(reservation)) == 1
 
@@ -138,7 +132,7 @@ def test_card_that_needs_authentication_fails_the_payment_and_blocks_the_account
     assert failed.status == S.PAYMENT_FAILED
     [payment] = payments_of(reservation)
     assert payment.error_code == "authentication_required"
-    [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
+    [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
     assert payment_intent["id"] == payment.stripe_payment_intent_id
     assert payment_intent["status"] != "succeeded"
     [email] = payment_failed_emails(outbox)
@@ -169,7 +163,7 @@ def test_stripe_down_mid_flow_is_retryable_and_the_charge_happens_once_after(
 
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
-    assert len(stripe_payment_intents(localstripe, reservation.stripe_customer_id)) == 1
+    assert len(localstripe.payment_intents(reservation.stripe_customer_id)) == 1
 
 
 @pytest.mark.django_db

@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
-from tests.factories import ParkingSpotFactory
-from tests.payments.conftest import CARD_OK, unique_email
+from testing.factories import ParkingSpotFactory
+from testing.localstripe import CARD_OK
+from tests.payments.conftest import unique_email
 from tests.payments.test_webhooks import deliver, event
 
 pytestmark = pytest.mark.django_db(transaction=True)

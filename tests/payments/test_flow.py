@@ -14,14 +14,9 @@ from outbox.models import OutboundEmail
 from payments.models import StripeCustomer
 from payments.services import payment_charge_reservation
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import ParkingSpotFactory, UserFactory
-from tests.payments.conftest import (
-    CARD_OK,
-    recorded_payment_intent,
-    signed_in_as,
-    stripe_payment_intents,
-    unique_email,
-)
+from testing.factories import ParkingSpotFactory, UserFactory
+from testing.localstripe import CARD_OK
+from tests.payments.conftest import recorded_payment_intent, signed_in_as, unique_email
 from tests.payments.test_webhooks import deliver, event
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +87,7 @@ def test_guest_flow_from_booking_to_paid(
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
 
     reservation.refresh_from_db()
-    [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
+    [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
     assert payment_intent["id"] == recorded_payment_intent(reservation)
     assert payment_intent["status"] == "succeeded"
     assert (payment_intent["amount"], payment_intent["currency"]) == (285, "usd")
@@ -133,7 +128,7 @@ def test_signed_in_flow_from_booking_to_paid(
     assert reservation.status == S.PAID
     # 21 started minutes at $6.00 an hour.
     assert reservation.amount_cents == 210
-    [payment_intent] = stripe_payment_intents(localstripe, reservation.stripe_customer_id)
+    [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
     assert (payment_intent["amount"], payment_intent["status"]) == (210, "succeeded")
     listed = signed_in.get("/expired-reservations-auth/").json()
     assert [(item["id"], item["status"], item["paid"]) for item in listed] == [
@@ -238,7 +233,7 @@ def test_confirm_after_the_hold_ran_out_and_the_spot_was_taken_is_409(
     assert response.status_code == 409, response.content
     reservation = Reservation.objects.get(public_id=reservation_id)
     assert reservation.status == S.CANCELLED
-    assert stripe_payment_intents(localstripe, reservation.stripe_customer_id) == []
+    assert localstripe.payment_intents(reservation.stripe_customer_id) == []
     assert outbox.deliver() == []
 
 

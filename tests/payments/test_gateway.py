@@ -14,12 +14,12 @@ from payments.exceptions import (
     PaymentProviderError,
     PaymentProviderUnavailable,
 )
-from tests.localstripe import stripe_signature
-from tests.payments.conftest import (
+from testing.localstripe import (
     CARD_ALWAYS_AUTHENTICATE,
     CARD_DECLINED_ON_CHARGE,
     CARD_DECLINED_ON_SETUP,
     CARD_OK,
+    stripe_signature,
 )
 
 

@@ -5,7 +5,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from payments.models import Payment, PaymentState
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
 
 BEFORE_PAYMENTS = [
     ("reservations", "0006_emails_through_the_outbox"),

@@ -21,16 +21,9 @@ from payments.services import (
 from reservations.emails import SUBJECTS
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
-from tests.factories import ParkingSpotFactory
-from tests.localstripe import stripe_signature
-from tests.payments.conftest import (
-    CARD_ALWAYS_AUTHENTICATE,
-    CARD_OK,
-    payments_of,
-    recorded_payment_intent,
-    stripe_payment_intents,
-    unique_email,
-)
+from testing.factories import ParkingSpotFactory
+from testing.localstripe import CARD_ALWAYS_AUTHENTICATE, CARD_OK, stripe_signature
+from tests.payments.conftest import payments_of, recorded_payment_intent, unique_email
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -222,7 +215,7 @@ def test_payment_intent_succeeded_settles_a_charge_whose_transaction_was_lost(
         lost.payment_intent_id,
     )
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
-    assert len(stripe_payment_intents(localstripe, reservation.stripe_customer_id)) == 1
+    assert len(localstripe.payment_intents(reservation.stripe_customer_id)) == 1
 
 
 def test_payment_intent_payment_failed_fails_the_reservation_once(
@@ -259,7 +252,7 @@ def test_payment_intent_payment_failed_fails_the_reservation_once(
     assert sorted(message.subject for message in sent) == sorted(
         [SUBJECTS["confirmed"], SUBJECTS["ended"], PAYMENT_FAILED_SUBJECT]
     )
-    assert len(stripe_payment_intents(localstripe, reservation.stripe_customer_id)) == 1
+    assert len(localstripe.payment_intents(reservation.stripe_customer_id)) == 1
 
 
 def test_stripe_down_is_503_and_the_redelivered_event_is_handled(

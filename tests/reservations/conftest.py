@@ -1,7 +1,7 @@
 import pytest
 
 from parking_spots.models import ParkingSpot
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus

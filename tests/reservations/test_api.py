@@ -9,7 +9,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory, UserFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from availability.selectors import parking_spot_list_available
 from reservations.models import ReservationStatus
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus

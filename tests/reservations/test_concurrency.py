@@ -12,7 +12,7 @@ from django.utils import timezone
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
 from secure_my_spot.exceptions import ConflictError
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 from tests.threads import run_in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)

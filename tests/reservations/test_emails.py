@@ -14,7 +14,7 @@ from reservations.services import (
     reservation_mark_paid,
     reservation_mark_payment_failed,
 )
-from tests.factories import ReservationFactory
+from testing.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from payments.emails import payment_failed_email_queue
 from reservations.emails import reservation_email_queue
 from reservations.models import ReservationStatus
-from tests.factories import ReservationFactory, UserFactory
+from testing.factories import ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus

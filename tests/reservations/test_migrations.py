@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from reservations.models import Reservation
-from tests.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory
 
 BEFORE_PUBLIC_IDS = [("reservations", "0003_unmailed_index")]
 

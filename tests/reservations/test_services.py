@@ -21,7 +21,7 @@ from reservations.services import (
     reservation_mark_payment_failed,
 )
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus

@@ -26,7 +26,7 @@ from payments.exceptions import PaymentProviderUnavailable
 from reservations.models import Reservation
 from secure_my_spot.middleware import DatabaseTimeoutMiddleware
 from secure_my_spot.process_role import WEB, WORKER, process_role_declare
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -174,7 +174,7 @@ def _timeouts_in_process(args: list[str]) -> str:
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "secure_my_spot.test_settings",
+        "DJANGO_SETTINGS_MODULE": "secure_my_spot.settings.test",
         "DATABASE_URL": (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         ),

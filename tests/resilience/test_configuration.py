@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.deploy.conftest import REPO, VENV_BIN, free_port, production_env
+from testing.net import free_port
+from tests.deploy.conftest import REPO, VENV_BIN, production_env
 
 INCOMPLETE = {
     "STRIPE_SECRET_KEY": {"STRIPE_SECRET_KEY": ""},

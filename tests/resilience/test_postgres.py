@@ -30,10 +30,11 @@ from parking_spots.models import ParkingSpot
 from reservations.models import Reservation, ReservationStatus
 from secure_my_spot.api import server_error
 from secure_my_spot.asgi import application
+from testing.factories import PASSWORD, ParkingSpotFactory, ReservationFactory
+from testing.net import free_port, wait_until
+from testing.processes import running
 from tests.availability.conftest import INSIDE, VIEWPORT
-from tests.conftest import PASSWORD
-from tests.deploy.conftest import REPO, VENV_BIN, answers, free_port, running, wait_until
-from tests.factories import ParkingSpotFactory, ReservationFactory
+from tests.deploy.conftest import REPO, VENV_BIN, answers
 
 RESPAWN = str(REPO / "bin" / "respawn")
 # However long the publisher's backoff has grown during a short outage, it is back by then.
@@ -109,7 +110,7 @@ def process_env(proxy: DatabaseProxy, **extra: str) -> dict[str, str]:
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     env = {k: v for k, v in os.environ.items() if k not in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")}
     env.update(
-        DJANGO_SETTINGS_MODULE="secure_my_spot.test_settings",
+        DJANGO_SETTINGS_MODULE="secure_my_spot.settings.test",
         DATABASE_URL=f"postgres://{db['USER']}{password}@127.0.0.1:{proxy.port}/{db['NAME']}",
         PYTHONUNBUFFERED="1",
         **extra,

@@ -17,8 +17,7 @@ from availability.selectors import _latest_bodies
 from availability.throttles import SpotRateThrottle
 from reservations.models import Reservation
 from secure_my_spot.cache import fail_open_cache
-from tests.conftest import PASSWORD
-from tests.factories import ParkingSpotFactory
+from testing.factories import PASSWORD, ParkingSpotFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
 from tasks.services import DispatchSummary, due_work_dispatch
 from tasks.tasks import dispatch_due_work, due_work_enqueue
-from tests.factories import ReservationFactory
+from testing.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,10 @@ from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
 from secure_my_spot.celery import app as celery_app
 from tasks.tasks import reservation_finish
-from tests.factories import ParkingSpotFactory
-from tests.payments.conftest import CARD_OK, recorded_payment_intent, stripe_payment_intents
-from tests.workers import wait_until
+from testing.factories import ParkingSpotFactory
+from testing.localstripe import CARD_OK
+from testing.net import wait_until
+from tests.payments.conftest import recorded_payment_intent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +68,7 @@ class Driver:
 
 
 def charges(localstripe, reservation: Reservation) -> list[dict]:
-    return stripe_payment_intents(localstripe, reservation.stripe_customer_id)
+    return localstripe.payment_intents(reservation.stripe_customer_id)
 
 
 def finished(reservation_id: str, mailbox, email: str):

@@ -6,7 +6,7 @@ from knox.models import AuthToken
 from knox.settings import knox_settings
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD
+from testing.factories import PASSWORD
 from users.models import User
 
 pytestmark = pytest.mark.django_db

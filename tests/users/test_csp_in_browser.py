@@ -7,8 +7,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from testing.factories import UserFactory
 from tests.browser import open_page
-from tests.factories import UserFactory
 from users.models import User
 
 # The browser reads through the live server's own connection: data must be committed.

@@ -6,8 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD
-from tests.factories import UserFactory
+from testing.factories import PASSWORD, UserFactory
 from users.models import ProvenEmail, User
 from users.selectors import (
     email_is_proven,

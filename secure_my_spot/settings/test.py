@@ -1,7 +1,7 @@
 """Test settings: the real PostgreSQL, RabbitMQ and Redis, isolated from development data.
 
-They live outside the settings package because importing it checks SECRET_KEY, which the
-environment defaults below must precede.
+The environment's defaults below come before `base` is imported: it reads the environment
+then (and refuses to load without SECRET_KEY when DEBUG is off).
 """
 
 import os
@@ -15,14 +15,21 @@ os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
 # The test client speaks plain HTTP; tests/deploy proves the redirect behind nginx.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
-from secure_my_spot.settings import *  # noqa: F403
-from secure_my_spot.settings import SILENCED_SYSTEM_CHECKS, STORAGES
+from secure_my_spot.settings.base import *  # noqa: F403
+from secure_my_spot.settings.core import STORAGES, env
+from secure_my_spot.settings.security import SILENCED_SYSTEM_CHECKS
 
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # locmem for in-process tests; the Celery processes of end-to-end tests get a real SMTP
 # server (tests/workers.py) whose mail the test reads.
 if os.environ.get("TEST_SMTP_URL"):
-    vars().update(env.email_url("TEST_SMTP_URL"))  # noqa: F405
+    test_smtp = env.email_url("TEST_SMTP_URL")
+    EMAIL_BACKEND = test_smtp["EMAIL_BACKEND"]
+    EMAIL_HOST = test_smtp["EMAIL_HOST"]
+    EMAIL_PORT = test_smtp["EMAIL_PORT"]
+    EMAIL_HOST_USER = test_smtp["EMAIL_HOST_USER"]
+    EMAIL_HOST_PASSWORD = test_smtp["EMAIL_HOST_PASSWORD"]
+    EMAIL_FILE_PATH = test_smtp["EMAIL_FILE_PATH"]
 else:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Mail goes to locmem and Stripe comes from the localstripe fixture: the production

@@ -1,3 +1,9 @@
+"""Model factories with realistic made-up values (Faker), unique where the database says so.
+
+For a row with particular values or a state the API takes time to reach; a test that needs a
+valid row and nothing more makes it with model-bakery (`baker.make`).
+"""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,14 +14,21 @@ from reservations.models import BILLED_STATUSES
 from reservations.pricing import amount_cents
 from users.models import User
 
+PASSWORD = "correct-horse-battery-staple"
+
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """A driver's account whose password is PASSWORD; the e-mail is numbered, so unique."""
+
     class Meta:
         model = User
         skip_postgeneration_save = True
 
-    email = factory.Sequence(lambda n: f"driver{n}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery-staple")
+    class Params:
+        name = factory.Faker("user_name")
+
+    email = factory.LazyAttributeSequence(lambda o, n: f"{o.name}.{n}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
     def _save(obj, create, extracted, **kwargs):
@@ -24,7 +37,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class ParkingSpotFactory(factory.django.DjangoModelFactory):
-    """An active spot in Midtown Manhattan; pass lat/lng (Decimal or str) to place it."""
+    """An active meter in Midtown Manhattan; pass lat/lng (Decimal or str) to place it."""
 
     class Meta:
         model = "parking_spots.ParkingSpot"
@@ -32,9 +45,11 @@ class ParkingSpotFactory(factory.django.DjangoModelFactory):
     lat = Decimal("40.758000")
     lng = Decimal("-73.985500")
     rate = Decimal("4.50")
-    meter_number = factory.Sequence(lambda n: f"F{n:06d}")
+    # Seven digits, Manhattan's starting with 1, as in the NYC export; numbered, so unique
+    # (and apart from the test exports' 1000001...).
+    meter_number = factory.Sequence(lambda n: str(1_900_000 + n))
     borough = "Manhattan"
-    street = factory.Sequence(lambda n: f"West {n % 200 + 1} Street")
+    street = factory.Faker("street_name")
     time_limit_minutes = 120
 
 
@@ -52,6 +67,7 @@ class ReservationFactory(factory.django.DjangoModelFactory):
         minutes = 60
 
     spot = factory.SubFactory(ParkingSpotFactory)
+    # One guest, whom the tests address by this e-mail (guest routes, manage links, mail).
     email = "guest@example.com"
     rate = factory.SelfAttribute("spot.rate")
     status = "active"

@@ -1,0 +1,40 @@
+"""Celery: the broker, how tasks are acknowledged and bounded, and the beat's due-work sweep."""
+
+from datetime import timedelta
+
+from secure_my_spot.settings.core import env
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="redis://127.0.0.1:6379/1")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="secure_my_spot")
+# A message is acknowledged only once its task has run, and one is taken at a time: a
+# worker that dies hands its message back to the broker instead of losing it.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Publisher confirms: enqueueing returns only once RabbitMQ has the (persistent) message.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+# Due work (reservations to end and charge, holds to cancel, reminders) is found in the
+# database by this beat task, so nothing waits in the broker for hours.
+DUE_WORK_INTERVAL_SECONDS = env.float("DUE_WORK_INTERVAL_SECONDS", default=10.0)
+# A claimed row whose work did not finish (worker died) is claimed again after this.
+DUE_WORK_CLAIM_TIMEOUT_SECONDS = env.int("DUE_WORK_CLAIM_TIMEOUT_SECONDS", default=120)
+DUE_WORK_BATCH_SIZE = env.int("DUE_WORK_BATCH_SIZE", default=500)
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-work": {
+        "task": "tasks.dispatch_due_work",
+        "schedule": DUE_WORK_INTERVAL_SECONDS,
+        # A dispatch that waited longer than its interval is superseded by the next one.
+        "options": {"expires": DUE_WORK_INTERVAL_SECONDS},
+    },
+}

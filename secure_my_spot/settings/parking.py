@@ -1,0 +1,23 @@
+"""The product's rules: spot rates, how long a reservation may last and hold its spot, the
+smallest bill, holds per client, reminders."""
+
+from secure_my_spot.settings.core import env
+
+# Hourly rates (USD) by borough for `import_nyc_meters`, over parking_spots.nyc_meters'
+# DEFAULT_RATES, e.g. PARKING_SPOT_RATES='{"Manhattan": "5.00", "default": "2.50"}'.
+PARKING_SPOT_RATES = env.json("PARKING_SPOT_RATES", default={})
+# Longest reservation (a spot's own meter limit can lower it), in minutes.
+RESERVATION_MAX_MINUTES = env.int("RESERVATION_MAX_MINUTES", default=24 * 60)
+# How long a new reservation holds its spot while the client enters card details.
+RESERVATION_HOLD_MINUTES = env.int("RESERVATION_HOLD_MINUTES", default=10)
+# Smallest non-zero bill (Stripe's USD minimum is 50 cents).
+RESERVATION_MINIMUM_CHARGE_CENTS = env.int("RESERVATION_MINIMUM_CHARGE_CENTS", default=50)
+# How long the signed "manage this reservation" link of a guest's e-mails works, in days.
+RESERVATION_LINK_MAX_AGE_DAYS = env.float("RESERVATION_LINK_MAX_AGE_DAYS", default=30)
+# Minutes before the end to remind the driver; 0 turns reminders off.
+RESERVATION_REMINDER_MINUTES = env.int("RESERVATION_REMINDER_MINUTES", default=10)
+# Unpaid holds (pending_payment, hold not run out) at once per account, per guest e-mail and
+# per client address: one client cannot empty the map with free holds.
+HOLDS_MAX_PER_ACCOUNT = env.int("HOLDS_MAX_PER_ACCOUNT", default=2)
+HOLDS_MAX_PER_EMAIL = env.int("HOLDS_MAX_PER_EMAIL", default=2)
+HOLDS_MAX_PER_ADDRESS = env.int("HOLDS_MAX_PER_ADDRESS", default=2)
