@@ -1,14 +1,45 @@
 """Read by every gunicorn command run from the project's root (gunicorn's default config).
 
+The number of worker processes stays on the command lines (WEB_CONCURRENCY). The worker
+class was chosen by measurement (bench/gunicorn_workers.py, README "Web server"): with
+threads, /healthz kept answering in milliseconds while two requests waited on a stalled
+Stripe and while 20 connections sat idle, where 2 sync workers answered after 5.8 s and not
+at all; requests/s were the same within the machine's noise. 4 threads, not 8: each thread
+keeps a PostgreSQL connection of its own.
+
 The access log lines go through a logger class that masks e-mail addresses: the guest
 routes carry them in the URL path (secure_my_spot/logging.py).
 """
 
+import os
+
 logger_class = "secure_my_spot.logging.MaskedAccessLogger"
 
+# gunicorn's workers whose own error answers (a request line too long, a malformed header)
+# are JSON like the API's: secure_my_spot/gunicorn_workers.py.
+WORKER_CLASSES = {
+    "gthread": "secure_my_spot.gunicorn_workers.ThreadWorkerJsonErrors",
+    "sync": "secure_my_spot.gunicorn_workers.SyncWorkerJsonErrors",
+}
+WORKER = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+if WORKER not in WORKER_CLASSES:
+    raise ValueError(f"GUNICORN_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}")
+worker_class = WORKER_CLASSES[WORKER]
+# Threads per worker process: each one a request in flight and a database connection.
+threads = int(os.environ.get("GUNICORN_THREADS", "4")) if WORKER == "gthread" else 1
+
 # A request's waits are bounded below this (secure_my_spot.process_role, role "web"): a row
-# lock 3 s (409), a statement 10 s (503), a Stripe call 5 s with one retry (~11 s), so a
-# worker still busy after 30 s is stuck and is restarted. Raise it with those settings.
+# lock 3 s (409), a statement 10 s (503), a Stripe call 5 s with one retry (~11 s); those
+# bounds are what end a slow request, since gunicorn never kills a threaded worker's busy
+# thread (only a worker whose main loop stops for 30 s). A client that stops sending or
+# reading for 30 s loses its connection (gunicorn_workers.py), as with nginx's 30 s
+# client_header_timeout and client_body_timeout. Raise it with those settings.
 timeout = 30
-# A restart or deploy lets requests in flight finish within the same bound.
+# A restart or deploy lets requests in flight finish within the same bound (the compose
+# files give the api service 35 s to stop).
 graceful_timeout = 30
+# Idle keep-alive connections cost a threaded worker no thread. Longer than nginx keeps an
+# idle upstream connection (its upstream keepalive_timeout, 60 s by default), so nginx always
+# closes first and never sends a request on a connection gunicorn is closing (a 502). The
+# sync worker closes every connection after its answer and ignores this.
+keepalive = 65
