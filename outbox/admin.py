@@ -33,7 +33,10 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Try to send the selected unsent e-mails now")
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("outbox.retry_outboundemail")
+
+    @admin.action(description="Try to send the selected unsent e-mails now", permissions=["retry"])
     def retry_now(self, request, queryset) -> None:
         count = email_retry_now(email_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} e-mail(s) will be sent at the next sweep.")

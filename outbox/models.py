@@ -6,7 +6,9 @@ class OutboundEmail(models.Model):
     """One e-mail, written in the transaction of the change that causes it (an outbox).
 
     So a committed change always has its e-mail, a rolled-back one never does, and no request
-    waits on the mail server: the workers send it, once, and try again later when it fails.
+    waits on the mail server: the workers send it under a claim (once in practice; twice only
+    if a worker dies between the server's acceptance and the stamp) and try again later
+    when it fails.
     The bodies are wiped once sent: they may carry sign-in secrets (reset links).
     """
 
@@ -38,6 +40,8 @@ class OutboundEmail(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        # Sending again what was given up (a bounced address, say) is a decision of its own.
+        permissions = [("retry_outboundemail", "Can send unsent e-mails again now")]
         indexes = [
             # The sweep of unsent mail: a handful of rows, however much has been sent.
             models.Index(

@@ -1,4 +1,4 @@
-"""Queue an e-mail inside the caller's transaction; the workers send it, once.
+"""Queue an e-mail inside the caller's transaction; the workers send it, once in practice.
 
 `email_queue` renders both bodies at once (a mail says what was true at the change that
 caused it) and inserts the row. After commit, `email_queued` tells whoever sends (the

@@ -49,8 +49,9 @@ class Payment(models.Model):
 
     The reservation keeps its lifecycle (its `paid` and `payment_failed` are what the public
     contract answers); what happened to the money is here, and refunds will hang off it. A
-    row is written only once Stripe has answered, so `attempt` counts answered charges and a
-    retry after a lost answer sends the same idempotency key.
+    charge's row is written only once Stripe has answered, so a retry after a lost answer
+    sends the same idempotency key (`attempt`); rows are also written for a charge that could
+    not be tried (no card saved) and for a PaymentIntent a webhook reported first.
     """
 
     reservation = models.ForeignKey(

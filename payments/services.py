@@ -6,7 +6,8 @@ checks that what it asked about is still what the reservation records, and recor
 answer. Two callers racing (a double-clicked confirm, a webhook) both ask, and the second
 to lock finds the first one's result. Creations carry idempotency keys derived from the
 reservation's recorded state, so with real Stripe racing creators get one object; with
-localstripe (which ignores the keys) the loser's object is left unused.
+localstripe (which ignores the keys) the loser's SetupIntent is left unused and its
+Customer deleted.
 
 The end-of-stay charge runs on the workers only and keeps its row lock across the call: a
 duplicated task must wait for the first one's outcome rather than charge, and what waits
@@ -27,7 +28,12 @@ from django.utils import timezone
 
 from payments import gateway
 from payments.emails import payment_failed_email_queue
-from payments.exceptions import CardDeclined, UnknownStripeObject, UntrustedStripeObject
+from payments.exceptions import (
+    CardDeclined,
+    PaymentError,
+    UnknownStripeObject,
+    UntrustedStripeObject,
+)
 from payments.models import Payment, PaymentState, StripeCustomer, StripeWebhookEvent
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import (
@@ -67,7 +73,11 @@ def customer_get_or_create(*, email: str) -> str:
     )
     winner = stored.get()
     if winner != customer_id:
-        gateway.customer_delete(customer_id=customer_id)
+        try:
+            gateway.customer_delete(customer_id=customer_id)
+        except PaymentError:
+            # The winner is stored and this Customer is referred to by nothing: only tidy.
+            logger.warning("Could not delete the unused Stripe Customer %s", customer_id)
     return winner
 
 
@@ -190,9 +200,14 @@ def payment_setup_confirm(*, reservation_id: int) -> Reservation:
         reservation, metadata=setup_intent.metadata, customer_id=setup_intent.customer_id
     )
     if reason:
-        raise UntrustedStripeObject(
-            f"SetupIntent {setup_intent.id} cannot confirm this reservation: {reason}."
+        # The details (ids, the deployment) are for the log, not for whoever called.
+        logger.warning(
+            "SetupIntent %s cannot confirm reservation %s: %s",
+            setup_intent.id,
+            reservation.pk,
+            reason,
         )
+        raise UntrustedStripeObject("This card set-up does not belong to this reservation.")
     if not setup_intent.succeeded:
         raise ConflictError(f"The card is not set up yet (Stripe says {setup_intent.status}).")
     with transaction.atomic():
@@ -234,8 +249,12 @@ def _settle(
     """Bring a locked reservation and its payment in line with the PaymentIntent; repeatable.
 
     A success also settles a `payment_failed` reservation (the driver completed the payment
-    with Stripe later); a failure only counts for a reservation still waiting on it.
+    with Stripe later); a failure only counts for a reservation still waiting on it. A
+    payment recorded as succeeded stays so: an answer read before the success (a webhook
+    that waited for the lock) is older, not truer.
     """
+    if payment.state == PaymentState.SUCCEEDED and not result.succeeded:
+        return reservation
     if result.succeeded:
         payment.state, payment.error_code = PaymentState.SUCCEEDED, ""
     elif result.status in PAYMENT_PENDING:

@@ -11,13 +11,16 @@ transactions never wait on each other crosswise (a deadlock):
 4. The availability state row (availability.services, and the triggers that bump the version
    as reservations change): always last, at the write that changes what is available.
 
-Outside that order: `claim_rows` (SKIP LOCKED claims of due work and unsent e-mail) never
-waits; the publisher's `advisory_session_lock` is the only lock held across transactions
-and guards no row, only "one publisher at a time"; `rows_lock` serves bulk imports, which
+Outside that order: an account's row (`row_lock` in users.tokens), which a password reset
+holds alone; `claim_rows` (SKIP LOCKED claims of due work and unsent e-mail) never waits;
+the publisher's `advisory_session_lock` is the only lock held across transactions and
+guards no row, only "one publisher at a time"; `rows_lock` serves bulk imports, which
 management commands run alone.
 
-Every wait is bounded by the process role's `lock_timeout` (secure_my_spot/process_role.py;
-a web request's ends in a 409); `advisory_xact_locks` may ask for a shorter one.
+Unique indexes make concurrent inserts of one key wait too (an outbox dedupe key, an
+Idempotency-Key, a webhook event): those waits end with the other transaction. Every wait is
+bounded by the process role's `lock_timeout` (secure_my_spot/process_role.py; a web
+request's ends in a 409); `advisory_xact_locks` may ask for a shorter one.
 """
 
 import hashlib

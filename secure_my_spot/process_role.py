@@ -10,12 +10,14 @@ PostgreSQL enforces those limits itself, so they cannot end a wait on a server t
 longer answers at all (stalled, or a network path that went dark): for that the role also
 installs psycopg2's wait callback, which gives a connect a few seconds and every other round
 trip the statement timeout plus a second, then gives up; psycopg2 closes the connection and
-the request gets a 503. Once one wait has given up, the others in the process give up after
-a second, until PostgreSQL answers again: a request makes several round trips (a health
-check, a connect, its queries) and must not wait the full bound for each.
+the request gets a 503. Once a wait has given up, the thread's next ones give up after a
+second, until PostgreSQL answers again: a request makes several round trips (a health
+check, a connect, its queries) and must not wait the full bound for each. Per thread, so one
+dead connection does not cut other threads' healthy waits short.
 """
 
 import select
+import threading
 import time
 
 import psycopg2
@@ -36,16 +38,16 @@ UNRESPONSIVE_SECONDS = 1.0
 
 _role: str | None = None
 _answer_deadline_seconds: float | None = None
-_unresponsive = False
+_silence = threading.local()  # .unresponsive: this thread's last wait gave up
 
 
 def process_role_declare(*, role: str | None) -> None:
     """Applies to connections opened from now on: entry points declare it before any opens."""
-    global _role, _answer_deadline_seconds, _unresponsive
+    global _role, _answer_deadline_seconds
     if role not in (WEB, WORKER, None):
         raise ValueError(f"Unknown process role: {role!r}")
     _role = role
-    _unresponsive = False
+    _silence.unresponsive = False
     timeouts = _database_timeouts_ms()
     if timeouts is None or not timeouts[1]:
         _answer_deadline_seconds = None
@@ -73,24 +75,23 @@ def _wait_for_answer(conn: extensions.connection) -> None:
 
     Raising here makes psycopg2 close the connection, so nothing reuses a half-read stream.
     """
-    global _unresponsive
-    if _unresponsive:
+    if getattr(_silence, "unresponsive", False):
         seconds = UNRESPONSIVE_SECONDS
     elif conn.status == extensions.STATUS_SETUP:
         seconds = min(CONNECT_SECONDS, _answer_deadline_seconds)
     else:
         seconds = _answer_deadline_seconds
     deadline = time.monotonic() + seconds
+    poller = select.poll()  # any descriptor number, unlike select.select
     while (state := conn.poll()) != extensions.POLL_OK:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            _unresponsive = True
+            _silence.unresponsive = True
             raise psycopg2.OperationalError(f"PostgreSQL did not answer within {seconds:g} s")
-        if state == extensions.POLL_READ:
-            select.select([conn.fileno()], [], [], remaining)
-        else:
-            select.select([], [conn.fileno()], [], remaining)
-    _unresponsive = False
+        events = select.POLLIN if state == extensions.POLL_READ else select.POLLOUT
+        poller.register(conn.fileno(), events)
+        poller.poll(remaining * 1000)
+    _silence.unresponsive = False
 
 
 @receiver(connection_created, dispatch_uid="secure_my_spot.process_role")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.db import transaction
 from django.urls import reverse
@@ -17,6 +18,7 @@ from outbox.services import (
     email_retry_now,
     email_send,
 )
+from testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +151,19 @@ def test_operators_see_what_waits_and_why_but_no_body(admin_client, mail_server_
     )
     assert answer.status_code == 200
     assert email_claim_due(now=timezone.now()) == [email.pk]
+
+
+def test_an_operator_who_may_only_view_cannot_send_again(client, mail_server_down):
+    email = queue()
+    email_send(email_id=email.pk)
+    OutboundEmail.objects.filter(pk=email.pk).update(next_attempt_at=None)
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboundemail"))
+    client.force_login(viewer)
+    changelist = reverse("admin:outbox_outboundemail_changelist")
+
+    assert client.get(changelist).status_code == 200
+    client.post(changelist, {"action": "retry_now", "_selected_action": [email.pk]})
+
+    email.refresh_from_db()
+    assert email.next_attempt_at is None

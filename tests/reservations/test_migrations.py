@@ -1,13 +1,14 @@
 """Migrations that rewrite existing reservations, run against a populated database."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from reservations.models import Reservation
-from testing.factories import ParkingSpotFactory
+from testing.factories import ParkingSpotFactory, ReservationFactory
 
 BEFORE_PUBLIC_IDS = [("reservations", "0003_unmailed_index")]
 
@@ -58,3 +59,24 @@ def _copy_of(reservation: Reservation) -> dict:
         "end_time": reservation.end_time,
         "status": "cancelled",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_going_back_before_the_outbox_mails_no_customer_again():
+    """The old code mails every billed reservation without `ended_email_sent_at`: the
+    reversed migration stamps them, so a rollback sends no old bill again."""
+    paid = ReservationFactory(status="paid", start_time=datetime(2026, 1, 1, 10, tzinfo=UTC))
+    before_outbox = [("reservations", "0005_hold_caps_idempotency_proven_email")]
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate(before_outbox)
+        old = executor.loader.project_state(before_outbox).apps.get_model(
+            "reservations", "Reservation"
+        )
+        stamped = old.objects.get(pk=paid.pk)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert stamped.ended_email_sent_at is not None
+    assert stamped.confirmation_sent_at is not None

@@ -9,7 +9,12 @@ from outbox.models import OutboundEmail
 from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
 from tasks.services import DispatchSummary, due_work_dispatch
-from tasks.tasks import dispatch_due_work, due_work_enqueue
+from tasks.tasks import (
+    dispatch_due_work,
+    due_work_enqueue,
+    reservation_send_ended,
+    reservation_send_reminder,
+)
 from testing.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +208,22 @@ def test_changing_the_end_releases_the_claim(enqueued, settings):
     assert reservation.work_claimed_at is None
     later = timezone.now() + timedelta(minutes=5)
     assert dispatch(now=later).finish == [reservation.pk]
+
+
+@pytest.mark.parametrize(
+    ("task", "status", "queued"),
+    [
+        (reservation_send_ended, S.PAID, True),
+        (reservation_send_ended, S.ACTIVE, False),
+        (reservation_send_reminder, S.ACTIVE, True),
+        (reservation_send_reminder, S.PAID, False),
+    ],
+)
+def test_messages_of_the_code_before_the_outbox_are_queued_into_it(task, status, queued):
+    reservation = ReservationFactory(status=status, start_time=ago(minutes=55), minutes=60)
+
+    assert task(reservation.pk) is queued
+    task(reservation.pk)
+
+    emails = OutboundEmail.objects.filter(to=reservation.email)
+    assert emails.count() == (1 if queued else 0)
