@@ -31,15 +31,18 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4")) if WORKER == "gthread" el
 # A request's waits are bounded below this (secure_my_spot.process_role, role "web"): a row
 # lock 3 s (409), a statement 10 s (503), a Stripe call 5 s with one retry (~11 s); those
 # bounds are what end a slow request, since gunicorn never kills a threaded worker's busy
-# thread (only a worker whose main loop stops for 30 s). A client that stops sending or
-# reading for 30 s loses its connection (gunicorn_workers.py), as with nginx's 30 s
-# client_header_timeout and client_body_timeout. Raise it with those settings.
+# thread (only a worker whose main loop stops for 30 s). Each read from a client, and each
+# write of an answer, gets 30 s (gunicorn_workers.py): a client that stalls loses its
+# connection, and so does one too slow to take a large body (the all-spots answer) within
+# 30 s; behind nginx, which reads whole requests and buffers answers, neither reaches
+# gunicorn. Raise it with those settings.
 timeout = 30
 # A restart or deploy lets requests in flight finish within the same bound (the compose
 # files give the api service 35 s to stop).
 graceful_timeout = 30
 # Idle keep-alive connections cost a threaded worker no thread. Longer than nginx keeps an
 # idle upstream connection (its upstream keepalive_timeout, 60 s by default), so nginx always
-# closes first and never sends a request on a connection gunicorn is closing (a 502). The
-# sync worker closes every connection after its answer and ignores this.
+# closes an idle one first (no 502 from a connection gunicorn closed as idle); a worker that
+# restarts (a deploy) still drops its idle connections, and nginx does not retry a POST on
+# them. The sync worker closes every connection after its answer and ignores this.
 keepalive = 65

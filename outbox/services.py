@@ -38,9 +38,11 @@ def _sweep_grace() -> timedelta:
     return timedelta(seconds=2 * settings.DUE_WORK_INTERVAL_SECONDS)
 
 
-def _claim_lease() -> timedelta:
-    """How long a send may take before its claim lapses (its worker died)."""
-    return timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS)
+def email_claim_lease() -> timedelta:
+    """How long a send may take before its claim lapses (its worker died): past the longest
+    a task may run, so a send still running is never claimed again."""
+    seconds = max(settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS, settings.CELERY_TASK_TIME_LIMIT + 5)
+    return timedelta(seconds=seconds)
 
 
 def email_queue(
@@ -88,10 +90,10 @@ def email_send(*, email_id: int) -> bool:
     """
     now = timezone.now()
     claimed = OutboundEmail.objects.filter(
-        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - _claim_lease()),
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - email_claim_lease()),
         pk=email_id,
         sent_at__isnull=True,
-    ).update(claimed_at=now, next_attempt_at=now + _claim_lease(), attempts=F("attempts") + 1)
+    ).update(claimed_at=now, next_attempt_at=now + email_claim_lease(), attempts=F("attempts") + 1)
     if not claimed:
         return False
     email = OutboundEmail.objects.get(pk=email_id)
@@ -149,7 +151,7 @@ def email_claim_due(*, now: datetime) -> list[int]:
         limit=settings.DUE_WORK_BATCH_SIZE,
     )
     if ids:
-        OutboundEmail.objects.filter(pk__in=ids).update(next_attempt_at=now + _claim_lease())
+        OutboundEmail.objects.filter(pk__in=ids).update(next_attempt_at=now + email_claim_lease())
     return ids
 
 

@@ -32,21 +32,6 @@ def email_backend_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
     ]
 
 
-def claim_lease_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    """A claim of due work (an e-mail being sent, a reservation being charged) lapses after
-    DUE_WORK_CLAIM_TIMEOUT_SECONDS: a task still running by then would be done twice."""
-    if settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS > settings.CELERY_TASK_TIME_LIMIT:
-        return []
-    return [
-        checks.Error(
-            f"DUE_WORK_CLAIM_TIMEOUT_SECONDS ({settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS}) must "
-            f"exceed CELERY_TASK_TIME_LIMIT ({settings.CELERY_TASK_TIME_LIMIT}).",
-            hint="A claim must outlive the longest task, or a send or charge may run twice.",
-            id="secure_my_spot.E002",
-        )
-    ]
-
-
 def configuration_verify() -> None:
     """Raise ImproperlyConfigured naming every setting that fails its check (silenced ones
     excepted); Django must be set up."""

@@ -25,6 +25,7 @@ from outbox.models import OutboundEmail
 from reservations.emails import SUBJECTS
 from reservations.models import Reservation
 from reservations.models import ReservationStatus as S
+from secure_my_spot import process_role
 from testing.factories import ParkingSpotFactory
 from testing.mail import Mailbox
 from testing.net import wait_until
@@ -41,7 +42,10 @@ BOUNDS = {
     "stripe": 2 * settings.STRIPE_WEB_TIMEOUT_SECONDS + 1,
     "smtp": settings.EMAIL_TIMEOUT,
     "redis": _CACHE["socket_connect_timeout"] + _CACHE["socket_timeout"],
-    "postgres": settings.DB_WEB_STATEMENT_TIMEOUT_MS / 1000,
+    # A round trip's statement timeout and grace, then one more once the server is silent.
+    "postgres": settings.DB_WEB_STATEMENT_TIMEOUT_MS / 1000
+    + process_role.NO_ANSWER_GRACE_SECONDS
+    + process_role.UNRESPONSIVE_SECONDS,
 }
 # Scheduling on a loaded two-core machine, on top of each bound.
 MARGIN = 3.0

@@ -13,6 +13,7 @@ from outbox.models import OutboundEmail
 from outbox.services import (
     MAX_ATTEMPTS,
     email_claim_due,
+    email_claim_lease,
     email_purge_sent,
     email_queue,
     email_retry_now,
@@ -92,7 +93,7 @@ def test_a_send_in_progress_is_not_sent_again_until_its_claim_lapses(mailoutbox,
     OutboundEmail.objects.filter(pk=email.pk).update(claimed_at=now)
     assert email_send(email_id=email.pk) is False
 
-    lapsed = now - timedelta(seconds=settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS + 1)
+    lapsed = now - email_claim_lease() - timedelta(seconds=1)
     OutboundEmail.objects.filter(pk=email.pk).update(claimed_at=lapsed)
     assert email_send(email_id=email.pk) is True
     assert len(mailoutbox) == 1

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from secure_my_spot.checks import claim_lease_check
 from testing.net import free_port
 from tests.deploy.conftest import REPO, VENV_BIN, production_env
 
@@ -103,11 +102,3 @@ def test_migrate_needs_neither_stripe_nor_mail_settings():
     result = manage("migrate", "--plan", env=env)
 
     assert result.returncode == 0, result.stderr
-
-
-def test_a_claim_shorter_than_the_longest_task_is_refused(settings):
-    settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS = settings.CELERY_TASK_TIME_LIMIT
-    assert [message.id for message in claim_lease_check(None)] == ["secure_my_spot.E002"]
-
-    settings.DUE_WORK_CLAIM_TIMEOUT_SECONDS = settings.CELERY_TASK_TIME_LIMIT + 1
-    assert claim_lease_check(None) == []
