@@ -32,6 +32,7 @@ class PaymentProviderUnavailable(PaymentError, DependencyError):
 
     status_code = 503
     public_message = "The payment provider cannot be reached; try again shortly."
+    retry_after = 5
 
 
 class PaymentProviderError(PaymentError, DependencyError):

@@ -122,7 +122,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
         return Response(body, status=exc.status_code)
     if isinstance(exc, DependencyError):
-        return Response({"detail": exc.public_message}, status=exc.status_code)
+        response = Response({"detail": exc.public_message}, status=exc.status_code)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
         exc.detail = {"detail": " ".join(str(message) for message in exc.detail)}
     return drf_exception_handler(exc, context)

@@ -32,3 +32,5 @@ class DependencyError(Exception):
 
     status_code = 502
     public_message = "A service this one depends on failed."
+    # Seconds a client should wait before trying again, sent as Retry-After when set.
+    retry_after: int | None = None

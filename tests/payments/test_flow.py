@@ -311,6 +311,7 @@ def test_stripe_down_on_the_payment_routes_is_503_and_changes_nothing(
 
     assert (create.status_code, confirm.status_code) == (503, 503)
     assert "detail" in confirm.json()
+    assert (create["Retry-After"], confirm["Retry-After"]) == ("5", "5")
     assert Reservation.objects.get(public_id=reservation_id).status == S.PENDING_PAYMENT
     assert api_client.get(f"/confirm-successful-setup-intent-unauth/{guest}/").status_code == 204
 
