@@ -8,11 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payments.services import (
-    payment_setup_confirm,
-    payment_setup_intent_get_or_create,
-    payment_webhook_receive,
-)
+from payments.services.cards import payment_setup_confirm, payment_setup_intent_get_or_create
+from payments.services.webhooks import payment_webhook_receive
 from reservations.access import Access
 from reservations.views import IDEMPOTENCY_PARAMETER, idempotent
 

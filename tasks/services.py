@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from outbox.services import email_claim_due, email_purge_sent
-from payments.services import payment_charge_reservation
+from payments.services.charges import payment_charge_reservation
 from reservations.emails import reservation_email_queue
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_end

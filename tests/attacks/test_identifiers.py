@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 
 from payments import gateway
 from payments.models import StripeWebhookEvent
-from payments.services import payment_charge_reservation, payment_metadata
+from payments.services.charges import payment_charge_reservation
+from payments.services.common import payment_metadata
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
 from testing.factories import ParkingSpotFactory, ReservationFactory, UserFactory

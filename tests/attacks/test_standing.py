@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from payments.services import payment_charge_reservation
+from payments.services.charges import payment_charge_reservation
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import GUEST_EMAIL_HELD, reservation_mark_paid

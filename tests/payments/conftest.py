@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from payments import gateway
 from payments.models import Payment
-from payments.services import payment_setup_confirm, payment_setup_intent_get_or_create
+from payments.services.cards import payment_setup_confirm, payment_setup_intent_get_or_create
 from reservations.models import Reservation
 from reservations.services import reservation_create, reservation_end, reservation_end_now
 from testing.factories import PASSWORD, ParkingSpotFactory

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from payments.emails import SUBJECT as PAYMENT_FAILED_SUBJECT
 from payments.exceptions import PaymentProviderUnavailable
 from payments.models import Payment, PaymentState
-from payments.services import payment_charge_reservation
+from payments.services.charges import payment_charge_reservation
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_link_opened
 from secure_my_spot.exceptions import ConflictError

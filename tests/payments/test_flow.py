@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from outbox.models import OutboundEmail
 from payments.models import StripeCustomer
-from payments.services import payment_charge_reservation
+from payments.services.charges import payment_charge_reservation
 from reservations.models import Reservation, ReservationStatus
 from testing.factories import ParkingSpotFactory, UserFactory
 from testing.localstripe import CARD_OK

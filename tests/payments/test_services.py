@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from payments.models import StripeCustomer
-from payments.services import customer_get_or_create
+from payments.services.cards import customer_get_or_create
 from tests.payments.conftest import unique_email
 
 

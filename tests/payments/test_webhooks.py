@@ -13,11 +13,9 @@ from payments import gateway
 from payments.emails import SUBJECT as PAYMENT_FAILED_SUBJECT
 from payments.exceptions import CardDeclined
 from payments.models import StripeWebhookEvent
-from payments.services import (
-    payment_charge_reservation,
-    payment_metadata,
-    payment_setup_intent_get_or_create,
-)
+from payments.services.cards import payment_setup_intent_get_or_create
+from payments.services.charges import payment_charge_reservation
+from payments.services.common import payment_metadata
 from reservations.emails import SUBJECTS
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create

@@ -1,0 +1,39 @@
+"""What every Stripe object made for a reservation carries, and the checks that one is it."""
+
+from django.conf import settings
+
+from reservations.models import Reservation
+from secure_my_spot.exceptions import NotFoundError
+
+
+def idempotency_key(reservation: Reservation, purpose: str) -> str:
+    """Stable for one reservation, distinct across databases: a development database that is
+    reset reuses ids, and Stripe keeps keys for 24 hours (per account, not per database)."""
+    return f"reservation-{reservation.pk}-{reservation.created_at.timestamp():.6f}-{purpose}"
+
+
+def payment_metadata(*, reservation: Reservation) -> dict[str, str]:
+    """What Stripe keeps with the objects made for a reservation: its public id (the integer
+    key stays internal) and this deployment's tag, which the webhooks check."""
+    return {"reservation": reservation.public_id, "deployment": settings.DEPLOYMENT_TAG}
+
+
+def untrusted_reason(
+    reservation: Reservation, *, metadata: dict[str, str], customer_id: str | None
+) -> str:
+    """Why a Stripe object cannot act on `reservation`; empty when it can."""
+    if metadata.get("deployment") != settings.DEPLOYMENT_TAG:
+        return "its metadata names another deployment"
+    if metadata.get("reservation") != reservation.public_id:
+        return "its metadata names another reservation"
+    if not customer_id or customer_id != reservation.stripe_customer_id:
+        return f"its customer {customer_id} is not the reservation's"
+    return ""
+
+
+def reservation_read(reservation_id: int) -> Reservation:
+    """The reservation as it is now, unlocked: what to ask Stripe about."""
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
+    if reservation is None:
+        raise NotFoundError("Reservation not found.")
+    return reservation
