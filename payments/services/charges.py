@@ -98,6 +98,7 @@ def payment_record(
     payment_intent_id: str = "",
     error_code: str = "",
 ) -> Payment:
+    """A row for an attempt with the reservation's saved card (the end-of-stay charge)."""
     return Payment.objects.create(
         reservation=reservation,
         attempt=attempt,
@@ -105,6 +106,8 @@ def payment_record(
         currency=gateway.CURRENCY,
         state=state,
         stripe_payment_method_id=reservation.stripe_payment_method_id,
+        card_brand=reservation.card_brand,
+        card_last4=reservation.card_last4,
         stripe_payment_intent_id=payment_intent_id,
         error_code=error_code,
     )
