@@ -171,6 +171,8 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
 
 
 class ReservationListCurrentApi(APIView):
+    """The account's reservations holding a spot now (`pending_payment`, `active`), newest first."""
+
     @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
         reservations = reservation_list_current(user=request.user)
@@ -178,6 +180,8 @@ class ReservationListCurrentApi(APIView):
 
 
 class ReservationListPastApi(APIView):
+    """The account's billed reservations (`ended`, `paid`, `payment_failed`), newest first."""
+
     @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
         reservations = reservation_list_past(user=request.user)
@@ -185,6 +189,8 @@ class ReservationListPastApi(APIView):
 
 
 class ReservationDetailApi(APIView):
+    """One reservation: the owner's by token, or a guest's by its id and e-mail (404 otherwise)."""
+
     access: Access
 
     @extend_schema(responses={200: ReservationOutputSerializer})
@@ -235,6 +241,11 @@ class ReservationCreateGuestApi(ReservationCreateApi):
 
 
 class ReservationUpdateApi(APIView):
+    """Extend or shorten the stay (`end_time` in the future), or end it now (`null` or the past).
+
+    409 if the new end overlaps another reservation of the spot; 400 past the longest stay.
+    """
+
     access: Access
 
     @extend_schema_serializer(component_name="ReservationUpdateInput")
@@ -257,6 +268,9 @@ class ReservationUpdateApi(APIView):
 
 
 class ReservationDeleteApi(APIView):
+    """Cancel an unpaid hold (the spot is free at once); an active stay is ended with PATCH,
+    so it is billed (409 here)."""
+
     access: Access
 
     @extend_schema(request=None, responses={204: None})

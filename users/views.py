@@ -50,6 +50,9 @@ def _wrapped(name: str, serializer: type[serializers.Serializer]):
 
 
 class SignUpApi(APIView):
+    """Create an account and send its verification e-mail; it may book once the e-mail is
+    verified (unless UNVERIFIED_ACCOUNTS_MAY_BOOK)."""
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_scope = "auth"
@@ -77,6 +80,8 @@ class SignUpApi(APIView):
 
 
 class SignInApi(APIView):
+    """Exchange e-mail and password for a token; repeated failures slow the account down."""
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_scope = "auth"
@@ -101,6 +106,8 @@ class SignInApi(APIView):
 
 
 class SignOutApi(APIView):
+    """Revoke the token this request carries."""
+
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         user_sign_out(token=request.auth)
@@ -108,6 +115,8 @@ class SignOutApi(APIView):
 
 
 class ChangePasswordApi(APIView):
+    """Change the password, proving the old one; other sessions' tokens are revoked."""
+
     throttle_scope = "password_change"
 
     @extend_schema_serializer(component_name="ChangePasswordCredentials")
@@ -162,6 +171,8 @@ class VerifyEmailApi(APIView):
 
 
 class ResendVerificationApi(APIView):
+    """Send the verification e-mail again (throttled, so it cannot flood a mailbox)."""
+
     throttle_scope = "resend_verification"
 
     @extend_schema(request=None, responses={204: None})
@@ -191,6 +202,8 @@ class PasswordResetApi(APIView):
 
 
 class PasswordResetConfirmApi(APIView):
+    """Set a new password with the token from the reset e-mail; every token is then revoked."""
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_scope = "password_reset_confirm"
