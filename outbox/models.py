@@ -35,6 +35,11 @@ class OutboundEmail(models.Model):
         null=True, blank=True, help_text="A worker is sending it (the claim lapses)."
     )
     sent_at = models.DateTimeField(null=True, blank=True)
+    stale_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Past this it would mislead (a reminder after the stay's end): dropped unsent.",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
 

@@ -54,11 +54,13 @@ def email_queue(
     context: dict,
     reply_to: str = "",
     dedupe_key: str | None = None,
+    stale_at: datetime | None = None,
 ) -> OutboundEmail | None:
     """Render `template`.txt and `.html` with `context` and queue them as one e-mail.
 
     With a `dedupe_key` the e-mail exists at most once (None when it already does): a
-    repeated state change never mails twice.
+    repeated state change never mails twice. An e-mail still unsent at `stale_at` (the mail
+    server was down) is dropped: it would say what is no longer true.
     """
     if dedupe_key and OutboundEmail.objects.filter(dedupe_key=dedupe_key).exists():
         return None
@@ -70,6 +72,7 @@ def email_queue(
         text_body=render_to_string(f"{template}.txt", context),
         html_body=render_to_string(f"{template}.html", context),
         dedupe_key=dedupe_key,
+        stale_at=stale_at,
         next_attempt_at=timezone.now() + _sweep_grace(),
     )
     try:
@@ -97,6 +100,16 @@ def email_send(*, email_id: int) -> bool:
     if not claimed:
         return False
     email = OutboundEmail.objects.get(pk=email_id)
+    if email.stale_at is not None and email.stale_at <= now:
+        OutboundEmail.objects.filter(pk=email_id).update(
+            claimed_at=None,
+            next_attempt_at=None,
+            text_body="",
+            html_body="",
+            last_error=f"Dropped unsent: stale since {email.stale_at.isoformat()}.",
+        )
+        logger.info("E-mail %s (%s) dropped unsent: stale", email.pk, email.kind)
+        return False
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.text_body,

@@ -62,4 +62,6 @@ def reservation_email_queue(*, kind: str, reservation: Reservation) -> None:
             if kind in ONCE
             else None
         ),
+        # "Ends soon" sent after the end (a mail server that was down) would mislead.
+        stale_at=reservation.end_time if kind == "reminder" else None,
     )

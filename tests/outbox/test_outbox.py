@@ -74,6 +74,19 @@ def test_a_failed_send_is_recorded_and_retried_later_with_backoff(mail_server_do
     assert email.next_attempt_at - before > first_wait >= timedelta(seconds=29)
 
 
+def test_an_email_still_unsent_when_it_goes_stale_is_dropped(mailoutbox, mail_server_down):
+    email = queue(stale_at=timezone.now() + timedelta(minutes=5))
+    assert email_send(email_id=email.pk) is False  # the mail server is down
+    OutboundEmail.objects.filter(pk=email.pk).update(stale_at=timezone.now())
+
+    assert email_send(email_id=email.pk) is False
+    email.refresh_from_db()
+    assert (email.sent_at, email.next_attempt_at, email.text_body) == (None, None, "")
+    assert email.last_error.startswith("Dropped unsent: stale since")
+    assert email_claim_due(now=timezone.now() + timedelta(days=365)) == []
+    assert mailoutbox == []
+
+
 def test_after_the_last_attempt_only_an_operator_retries(mail_server_down):
     email = queue()
     OutboundEmail.objects.filter(pk=email.pk).update(attempts=MAX_ATTEMPTS - 1)

@@ -30,6 +30,20 @@ def test_reminder_says_when_and_how_to_extend(outbox):
     assert " EST" in mail.body or " EDT" in mail.body
 
 
+def test_a_reminder_the_mail_server_held_past_the_end_is_never_sent(outbox, mail_server_down):
+    reservation = ReservationFactory(start_time=timezone.now() - timedelta(minutes=55))
+    reservation_email_queue(kind="reminder", reservation=reservation)
+    [email] = OutboundEmail.objects.filter(kind="reminder")
+    assert email.stale_at == reservation.end_time
+    assert outbox.deliver() == []  # the mail server is down
+
+    OutboundEmail.objects.filter(pk=email.pk).update(stale_at=timezone.now())
+    assert outbox.deliver() == []
+    email.refresh_from_db()
+    assert (email.sent_at, email.next_attempt_at) == (None, None)
+    assert email.last_error.startswith("Dropped unsent")
+
+
 def test_the_ended_mail_goes_out_with_the_charge_and_once(outbox):
     reservation = ReservationFactory(
         status=S.ENDED, card_last4="4242", start_time=timezone.now() - timedelta(hours=2)
