@@ -9,8 +9,10 @@ signing.
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -24,8 +26,13 @@ from testing.net import free_port
 SECRET_KEY = "sk_test_localstripe"
 PUBLISHABLE_KEY = "pk_test_localstripe"
 WEBHOOK_SECRET = "whsec_test_localstripe"
-# localstripe dumps its whole state here after every write (the path is fixed in localstripe).
-STATE_FILE = Path("/tmp/localstripe.pickle")  # noqa: S108
+# localstripe dumps its whole state to a file after every write; localstripe alone always to
+# /tmp/localstripe.pickle, which concurrent test runs would share. Our launcher takes the path
+# from this variable, so each server has a file of its own.
+STATE_FILE_VARIABLE = "LOCALSTRIPE_STATE_FILE"
+# Run as `-c`, not `-m`: the store pickles its disputes as testing.stripe_extras.Dispute.
+SERVE = "from testing.stripe_extras import serve; serve()"
+ROOT = Path(__file__).resolve().parent.parent
 
 # Test cards localstripe honours (see README, localstripe in development and tests).
 CARD_OK = "4242424242424242"
@@ -45,6 +52,12 @@ def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: in
     return f"t={timestamp},v1={digest}"
 
 
+def _card_data(card_number: str) -> dict:
+    """A card as Stripe.js sends what was typed into its card field."""
+    card = {"number": card_number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+    return {"type": "card", "card": card}
+
+
 class LocalStripe:
     """One localstripe process; `stopped()` takes it away and brings it back with its data."""
 
@@ -54,15 +67,21 @@ class LocalStripe:
         self.base_url = base_url or f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen | None = None
         self._saved_state: bytes | None = None
+        self._state_file = Path(tempfile.gettempdir()) / f"localstripe-{os.getpid()}-{self.port}"
 
     def start(self) -> None:
-        command = [str(Path(sys.executable).parent / "localstripe"), "--port", str(self.port)]
+        # localstripe with disputes and Stripe's cap on refunds (testing/stripe_extras.py).
+        command = [sys.executable, "-c", SERVE, "--port", str(self.port)]
         if self._saved_state is None:
             command.append("--from-scratch")
         else:
-            STATE_FILE.write_bytes(self._saved_state)
-        self._process = subprocess.Popen(  # noqa: S603 - our own venv's script
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self._state_file.write_bytes(self._saved_state)
+        self._process = subprocess.Popen(  # noqa: S603 - our own venv's Python and module
+            command,
+            cwd=ROOT,
+            env={**os.environ, STATE_FILE_VARIABLE: str(self._state_file)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -87,8 +106,9 @@ class LocalStripe:
             self._process.kill()
             self._process.wait()
         self._process = None
-        if STATE_FILE.exists():
-            self._saved_state = STATE_FILE.read_bytes()
+        if self._state_file.exists():
+            self._saved_state = self._state_file.read_bytes()
+            self._state_file.unlink()
 
     def restart_empty(self) -> None:
         """Start again with no data: localstripe slows down as it stores more objects."""
@@ -134,14 +154,13 @@ class LocalStripe:
         """
         setup_intent_id = client_secret.split("_secret_")[0]
         path = f"/v1/setup_intents/{setup_intent_id}/confirm"
-        card = {"number": card_number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
         result = self.request(
             "POST",
             path,
             {
                 "key": PUBLISHABLE_KEY,
                 "client_secret": client_secret,
-                "payment_method_data": {"type": "card", "card": card},
+                "payment_method_data": _card_data(card_number),
             },
             key=None,
         )
@@ -149,6 +168,36 @@ class LocalStripe:
             second = path if authenticate else f"/v1/setup_intents/{setup_intent_id}/cancel"
             result = self.request(
                 "POST", second, {"key": PUBLISHABLE_KEY, "client_secret": client_secret}, key=None
+            )
+        return result
+
+    def confirm_card_payment(
+        self, client_secret: str, card_number: str | None = None, *, authenticate: bool = True
+    ) -> dict:
+        """Do what Stripe.js `confirmCardPayment` does: confirm a PaymentIntent with the card it
+        holds, or with a new one, then pass (or fail) 3-D Secure if the card asks for it.
+
+        localstripe lets a browser confirm SetupIntents only: a PaymentIntent's confirm takes
+        the secret key and neither `client_secret` nor `payment_method_data`. So the client
+        secret is checked here, as Stripe checks it; a new card becomes a PaymentMethod set on
+        the PaymentIntent; the confirm is sent with the secret key; and the 3-D Secure step
+        (`_authenticate`) is the browser's, with the publishable key and the client secret,
+        as localstripe's own Stripe.js sends it. Returns the PaymentIntent, or `{"error"}`.
+        """
+        payment_intent_id = client_secret.split("_secret_")[0]
+        path = f"/v1/payment_intents/{payment_intent_id}"
+        if self.request("GET", path).get("client_secret") != client_secret:
+            return {"error": {"message": "No such payment_intent", "code": "resource_missing"}}
+        if card_number is not None:
+            payment_method = self.request("POST", "/v1/payment_methods", _card_data(card_number))
+            self.request("POST", path, {"payment_method": payment_method["id"]})
+        result = self.request("POST", f"{path}/confirm", {})
+        if result.get("status") == "requires_action":
+            result = self.request(
+                "POST",
+                f"{path}/_authenticate",
+                {"key": PUBLISHABLE_KEY, "client_secret": client_secret, "success": authenticate},
+                key=None,
             )
         return result
 
@@ -164,3 +213,14 @@ class LocalStripe:
             if not listed["has_more"]:
                 return found
             page = {"limit": 100, "starting_after": listed["data"][-1]["id"]}
+
+    def dispute_open(self, payment_intent_id: str, **fields) -> dict:
+        """The card holder's bank disputes the PaymentIntent's charge (testing/stripe_extras.py;
+        in Stripe's test mode, charging card 4000000000000259 does it)."""
+        charge = self.request("GET", f"/v1/payment_intents/{payment_intent_id}")["latest_charge"]
+        charge_id = charge["id"] if isinstance(charge, dict) else charge
+        return self.request("POST", "/_test/disputes", {"charge": charge_id, **fields})
+
+    def dispute_resolve(self, dispute_id: str, status: str) -> dict:
+        """The bank decides the dispute: `won` or `lost`."""
+        return self.request("POST", f"/_test/disputes/{dispute_id}/resolve", {"status": status})
