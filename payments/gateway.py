@@ -9,7 +9,8 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import stripe
@@ -56,6 +57,12 @@ class ChargeResult:
     metadata: dict[str, str]
     failure_code: str | None
     decline_code: str | None
+    # The card the PaymentIntent holds (the one charged, once it succeeded).
+    payment_method_id: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    # What Stripe.js confirms it with; kept out of repr, so out of logs.
+    client_secret: str = field(default="", repr=False)
 
     @property
     def succeeded(self) -> bool:
@@ -198,7 +205,10 @@ def setup_intent_retrieve(*, setup_intent_id: str) -> SetupIntentInfo:
 
 
 def _charge_result(payment_intent: stripe.PaymentIntent) -> ChargeResult:
+    """From a PaymentIntent whose `payment_method` is expanded (or an id, or none)."""
     error = payment_intent.last_payment_error
+    payment_method = payment_intent.payment_method
+    card = getattr(payment_method, "card", None)
     return ChargeResult(
         payment_intent_id=payment_intent.id,
         status=payment_intent.status,
@@ -208,6 +218,10 @@ def _charge_result(payment_intent: stripe.PaymentIntent) -> ChargeResult:
         metadata=_plain(payment_intent.metadata),
         failure_code=getattr(error, "code", None),
         decline_code=getattr(error, "decline_code", None),
+        payment_method_id=getattr(payment_method, "id", payment_method),
+        card_brand=card.brand if card else None,
+        card_last4=card.last4 if card else None,
+        client_secret=payment_intent.client_secret or "",
     )
 
 
@@ -234,6 +248,7 @@ def payment_intent_charge_off_session(
                 "off_session": True,
                 "confirm": True,
                 "metadata": metadata,
+                "expand": ["payment_method"],
             },
             options={"idempotency_key": idempotency_key},
         )
@@ -247,9 +262,12 @@ def payment_intent_charge_off_session(
 
 
 def payment_intent_retrieve(*, payment_intent_id: str) -> ChargeResult:
-    """GET /v1/payment_intents/:id: the truth behind a webhook or an uncertain charge."""
+    """GET /v1/payment_intents/:id with the PaymentMethod expanded: the truth behind a webhook
+    or an uncertain charge, and the card it was paid with, in one call."""
     with _stripe_errors():
-        payment_intent = _client().v1.payment_intents.retrieve(payment_intent_id)
+        payment_intent = _client().v1.payment_intents.retrieve(
+            payment_intent_id, params={"expand": ["payment_method"]}
+        )
     return _charge_result(payment_intent)
 
 
@@ -283,3 +301,142 @@ def webhook_event_construct(*, payload: bytes, signature: str) -> WebhookEvent:
 def _is_id(value: object, max_length: int = 255) -> bool:
     """Signed is not well-formed: what gets stored or looked up must fit its column."""
     return isinstance(value, str) and 0 < len(value) <= max_length
+
+
+def payment_intent_create_on_session(
+    *,
+    customer_id: str,
+    payment_method_id: str,
+    amount_cents: int,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> ChargeResult:
+    """POST /v1/payment_intents, unconfirmed: the customer confirms it with Stripe.js, present
+    to authenticate, with `payment_method_id` (the saved card; empty for none) or a new card.
+    """
+    params: dict = {
+        "amount": amount_cents,
+        "currency": CURRENCY,
+        "customer": customer_id,
+        "payment_method_types": ["card"],
+        "metadata": metadata,
+        "expand": ["payment_method"],
+    }
+    if payment_method_id:
+        params["payment_method"] = payment_method_id
+    with _stripe_errors():
+        payment_intent = _client().v1.payment_intents.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    return _charge_result(payment_intent)
+
+
+def payment_intent_cancel(*, payment_intent_id: str) -> ChargeResult:
+    """POST /v1/payment_intents/:id/cancel: one made by a racing caller that lost, whose client
+    secret never left. Stripe refuses (PaymentProviderError) one that succeeded or is canceled.
+    """
+    with _stripe_errors():
+        payment_intent = _client().v1.payment_intents.cancel(payment_intent_id)
+    return _charge_result(payment_intent)
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    # pending, requires_action, succeeded, failed or canceled.
+    status: str
+    amount_cents: int
+    currency: str
+    charge_id: str | None
+    payment_intent_id: str | None
+    metadata: dict[str, str]
+    failure_reason: str | None
+
+
+@dataclass(frozen=True)
+class DisputeInfo:
+    id: str
+    # warning_needs_response, needs_response, under_review, won, lost, warning_closed...
+    status: str
+    amount_cents: int
+    currency: str
+    reason: str
+    charge_id: str | None
+    payment_intent_id: str | None
+    evidence_due_by: datetime | None
+
+
+def _id_of(value: object) -> str | None:
+    """An id field, whether Stripe sent the id or (expanded) the object."""
+    return getattr(value, "id", value) if value else None
+
+
+def _refund_info(refund: stripe.Refund) -> RefundInfo:
+    return RefundInfo(
+        id=refund.id,
+        status=refund.status,
+        amount_cents=refund.amount,
+        currency=refund.currency,
+        charge_id=_id_of(getattr(refund, "charge", None)),
+        payment_intent_id=_id_of(getattr(refund, "payment_intent", None)),
+        metadata=_plain(refund.metadata),
+        failure_reason=getattr(refund, "failure_reason", None),
+    )
+
+
+def refund_create(
+    *, payment_intent_id: str, amount_cents: int, metadata: dict[str, str], idempotency_key: str
+) -> RefundInfo:
+    """POST /v1/refunds: give back part or all of a PaymentIntent's charge.
+
+    Stripe's own `reason` takes only its three codes, so the operator's words go in metadata.
+    """
+    with _stripe_errors():
+        refund = _client().v1.refunds.create(
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount_cents,
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    return _refund_info(refund)
+
+
+def refund_retrieve(*, refund_id: str) -> RefundInfo:
+    """GET /v1/refunds/:id: the truth behind a refund webhook."""
+    with _stripe_errors():
+        refund = _client().v1.refunds.retrieve(refund_id)
+    return _refund_info(refund)
+
+
+def refunds_list(*, payment_intent_id: str) -> list[RefundInfo]:
+    """GET /v1/refunds?payment_intent=...: every refund of it, one call per 100."""
+    with _stripe_errors():
+        page = _client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        return [_refund_info(refund) for refund in page.auto_paging_iter()]
+
+
+def charge_payment_intent_id(*, charge_id: str) -> str | None:
+    """GET /v1/charges/:id: the PaymentIntent a charge belongs to (None for a bare charge)."""
+    with _stripe_errors():
+        charge = _client().v1.charges.retrieve(charge_id)
+    return _id_of(getattr(charge, "payment_intent", None))
+
+
+def dispute_retrieve(*, dispute_id: str) -> DisputeInfo:
+    """GET /v1/disputes/:id: the truth behind a dispute webhook."""
+    with _stripe_errors():
+        dispute = _client().v1.disputes.retrieve(dispute_id)
+    evidence_details = getattr(dispute, "evidence_details", None)
+    due_by = getattr(evidence_details, "due_by", None) if evidence_details else None
+    return DisputeInfo(
+        id=dispute.id,
+        status=dispute.status,
+        amount_cents=dispute.amount,
+        currency=dispute.currency,
+        reason=getattr(dispute, "reason", None) or "",
+        charge_id=_id_of(getattr(dispute, "charge", None)),
+        payment_intent_id=_id_of(getattr(dispute, "payment_intent", None)),
+        evidence_due_by=datetime.fromtimestamp(due_by, UTC) if due_by else None,
+    )

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from reservations.models import Reservation
+
 
 class StripeCustomer(models.Model):
     """The Stripe Customer of an e-mail, kept here so a booking never lists Stripe's customers."""
@@ -194,3 +196,14 @@ class Dispute(models.Model):
 
     def __str__(self) -> str:
         return f"Dispute {self.stripe_dispute_id} ({self.status})"
+
+
+class ReservationBill(Reservation):
+    """A reservation seen for its money (payment, refunds, disputes) in the admin.
+
+    A proxy, so the reservations app, which may not know payments, keeps its own admin.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "reservation bill"

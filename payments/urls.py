@@ -1,6 +1,6 @@
 from payments import views
 from reservations.access import GUEST, OWNER, with_access
-from reservations.urls import EMAIL, RESERVATION
+from reservations.urls import EMAIL, LINK, RESERVATION
 from secure_my_spot.api import route
 
 urlpatterns = [
@@ -25,4 +25,39 @@ urlpatterns = [
         name="setup-intent-confirm-guest",
     ),
     route("stripe/webhook", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    route(
+        f"settle-reservation-auth/{RESERVATION}",
+        with_access(views.SettlementCreateApi, access=OWNER),
+        name="settlement-create",
+    ),
+    route(
+        f"settle-reservation-unauth/{RESERVATION}/{EMAIL}",
+        with_access(views.SettlementCreateApi, access=GUEST),
+        name="settlement-create-guest",
+    ),
+    route(
+        f"confirm-settlement-auth/{RESERVATION}",
+        with_access(views.SettlementConfirmApi, access=OWNER),
+        name="settlement-confirm",
+    ),
+    route(
+        f"confirm-settlement-unauth/{RESERVATION}/{EMAIL}",
+        with_access(views.SettlementConfirmApi, access=GUEST),
+        name="settlement-confirm-guest",
+    ),
+    route(
+        f"receipt-auth/{RESERVATION}",
+        with_access(views.ReceiptApi, access=OWNER),
+        name="receipt",
+    ),
+    route(
+        f"receipt-unauth/{RESERVATION}/{EMAIL}",
+        with_access(views.ReceiptApi, access=GUEST),
+        name="receipt-guest",
+    ),
+    route(
+        f"receipt-link/{LINK}",
+        with_access(views.ReceiptApi, access=views.RECEIPT_LINK),
+        name="receipt-link",
+    ),
 ]

@@ -13,16 +13,16 @@ from django.conf import settings
 from outbox.services import email_queue
 from reservations.links import reservation_link_url
 from reservations.models import Reservation
-from reservations.pricing import format_dollars
 
 SUBJECTS = {
     "confirmed": "Your parking reservation is confirmed",
     "amended": "Your parking reservation has changed",
+    # Sent by payments (payments/emails.py), since it carries the receipt.
     "ended": "Your parking reservation has ended",
     "reminder": "Your parking reservation ends soon",
 }
 # A reservation gets each of these at most once; 'amended' goes out for every change.
-ONCE = frozenset({"confirmed", "ended", "reminder"})
+ONCE = frozenset({"confirmed", "reminder"})
 
 
 def format_local_time(moment: datetime) -> str:
@@ -46,9 +46,8 @@ def reservation_email_queue(*, kind: str, reservation: Reservation) -> None:
         "reservation": reservation,
         "spot_name": spot.street or f"{spot.lat}, {spot.lng}",
         "start": format_local_time(reservation.start_time),
-        "end": format_local_time(reservation.ended_at or reservation.end_time),
+        "end": format_local_time(reservation.end_time),
         "rate": f"${reservation.rate:.2f}",
-        "amount": format_dollars(reservation.amount_cents or 0),
         "manage_url": manage_url(reservation),
     }
     email_queue(

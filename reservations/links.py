@@ -14,16 +14,17 @@ from django.urls import reverse
 from reservations.models import Reservation
 from secure_my_spot.exceptions import NotFoundError
 
-SALT = "reservations.manage-link"
+# A purpose is part of the salt: a token made for one purpose is refused by every other.
+MANAGE = "reservations.manage-link"
 NOT_FOUND = "This link is not valid (or no longer): use the newest e-mail about the reservation."
 
 
-def _signer(email: str) -> signing.TimestampSigner:
-    return signing.TimestampSigner(salt=f"{SALT}:{email}")
+def _signer(email: str, purpose: str) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=f"{purpose}:{email}")
 
 
-def reservation_link_token(*, reservation: Reservation) -> str:
-    return _signer(reservation.email).sign(reservation.public_id)
+def reservation_link_token(*, reservation: Reservation, purpose: str = MANAGE) -> str:
+    return _signer(reservation.email, purpose).sign(reservation.public_id)
 
 
 def reservation_link_url(*, reservation: Reservation) -> str:
@@ -39,15 +40,19 @@ def reservation_link_url(*, reservation: Reservation) -> str:
     return ""
 
 
-def reservation_get_by_link(*, token: str) -> Reservation:
-    """The guest reservation a valid, unexpired token names; any other token is a 404, so a
-    tampered token and an expired one cannot be told apart."""
+def reservation_get_by_link_token(*, token: str, purpose: str, guests_only: bool) -> Reservation:
+    """The reservation a valid, unexpired token of `purpose` names (a guest's only, when
+    `guests_only`); any other token is a 404, so a tampered token and an expired one cannot
+    be told apart."""
     public_id = token.partition(":")[0]
-    reservation = Reservation.objects.filter(public_id=public_id, user__isnull=True).first()
+    reservations = Reservation.objects.filter(public_id=public_id)
+    if guests_only:
+        reservations = reservations.filter(user__isnull=True)
+    reservation = reservations.first()
     if reservation is None:
         raise NotFoundError(NOT_FOUND)
     try:
-        signed = _signer(reservation.email).unsign(
+        signed = _signer(reservation.email, purpose).unsign(
             token, max_age=timedelta(days=settings.RESERVATION_LINK_MAX_AGE_DAYS)
         )
     except signing.BadSignature as exc:
@@ -55,3 +60,8 @@ def reservation_get_by_link(*, token: str) -> Reservation:
     if signed != reservation.public_id:
         raise NotFoundError(NOT_FOUND)
     return reservation
+
+
+def reservation_get_by_link(*, token: str) -> Reservation:
+    """The guest reservation a manage link names: an account's is reached with its token."""
+    return reservation_get_by_link_token(token=token, purpose=MANAGE, guests_only=True)

@@ -373,18 +373,16 @@ def reservation_mark_paid(*, reservation_id: int) -> Reservation:
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.PAID:
             return reservation
-        was_ended = reservation.status == S.ENDED
         _transition(reservation, S.PAID)
         reservation.save(update_fields=["status", "updated_at"])
-        if was_ended:
-            reservation_email_queue(kind="ended", reservation=reservation)
     return reservation
 
 
 def reservation_mark_payment_failed(*, reservation_id: int) -> Reservation:
     """The charge failed (payments records why); repeatable.
 
-    The 'ended' e-mail goes out with the charge's first outcome, whichever it is.
+    The 'ended' e-mail, which carries the receipt (payment data), is payments' to send with
+    the charge's first outcome, whichever it is.
     """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
@@ -392,7 +390,6 @@ def reservation_mark_payment_failed(*, reservation_id: int) -> Reservation:
             return reservation
         _transition(reservation, S.PAYMENT_FAILED)
         reservation.save(update_fields=["status", "updated_at"])
-        reservation_email_queue(kind="ended", reservation=reservation)
     return reservation
 
 

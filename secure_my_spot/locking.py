@@ -8,6 +8,8 @@ transactions never wait on each other crosswise (a deadlock):
 2. A parking spot's row, `row_lock(..., no_key=True)`: serialises the writers of one spot's
    reservations (booking, changing an end).
 3. A reservation's row, `row_lock`: every state change of a reservation, payments included.
+   Then a payment's row (payments.services.refunds and .disputes: its refunds and
+   disputes), which today is taken alone.
 4. The availability state row (availability.services, and the triggers that bump the version
    as reservations change): always last, at the write that changes what is available.
 

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from outbox.services import email_claim_due, email_purge_sent
+from payments.emails import receipt_email_queue
 from payments.services.charges import payment_charge_reservation
 from reservations.emails import reservation_email_queue
 from reservations.models import Reservation, ReservationStatus
@@ -148,8 +149,11 @@ def reservation_email_catch_up(*, reservation_id: int, kind: str) -> bool:
     reservation = Reservation.objects.select_related("spot").filter(pk=reservation_id).first()
     if reservation is None:
         return False
-    if kind == "ended" and reservation.status not in (S.PAID, S.PAYMENT_FAILED):
-        return False
+    if kind == "ended":
+        if reservation.status not in (S.PAID, S.PAYMENT_FAILED):
+            return False
+        receipt_email_queue(reservation=reservation)
+        return True
     if kind == "reminder" and (
         reservation.status != S.ACTIVE or reservation.end_time <= timezone.now()
     ):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from payments import gateway
-from payments.emails import payment_failed_email_queue
+from payments.emails import payment_failed_email_queue, receipt_email_queue
 from payments.exceptions import CardDeclined, UntrustedStripeObject
 from payments.models import Payment, PaymentState
 from payments.services.common import idempotency_key, payment_metadata, untrusted_reason
@@ -42,17 +42,38 @@ def payment_intent_untrusted_reason(reservation: Reservation, result: gateway.Ch
     )
     if recorded and result.payment_intent_id not in recorded:
         return f"the reservation recorded PaymentIntents {sorted(recorded)}: left for an operator"
+    paid_by = (
+        reservation.payments.filter(state=PaymentState.SUCCEEDED)
+        .exclude(stripe_payment_intent_id=result.payment_intent_id)
+        .values_list("stripe_payment_intent_id", flat=True)
+        .first()
+    )
+    if result.succeeded and paid_by is not None:
+        # Someone with the secret key completed an older PaymentIntent: money taken twice.
+        return f"the bill was already paid by {paid_by or 'a zero charge'}: refund one of them"
     return ""
 
 
 def _fail(reservation: Reservation, *, code: str) -> Reservation:
-    """Record a failed charge of an ended reservation and tell the driver how to settle.
+    """Record a failed charge of an ended reservation: the driver gets the receipt and how
+    to settle.
 
-    Called under the row lock and only from `ended`; the e-mail is queued once.
+    Called under the row lock and only from `ended`; each e-mail is queued once.
     """
     reservation = reservation_mark_payment_failed(reservation_id=reservation.pk)
+    receipt_email_queue(reservation=reservation)
     payment_failed_email_queue(reservation=reservation, error_code=code)
     logger.info("Charge of reservation %s failed: %s", reservation.pk, code)
+    return reservation
+
+
+def _mark_paid(reservation: Reservation) -> Reservation:
+    """Record the bill taken (under the row lock); the first outcome of an ended reservation
+    also mails its receipt, a settled failure does not (its receipt went with the failure)."""
+    first_outcome = reservation.status == S.ENDED
+    reservation = reservation_mark_paid(reservation_id=reservation.pk)
+    if first_outcome:
+        receipt_email_queue(reservation=reservation)
     return reservation
 
 
@@ -74,16 +95,27 @@ def payment_apply_result(
     """
     if payment.state == PaymentState.SUCCEEDED and not result.succeeded:
         return reservation
+    values = {"error_code": ""}
     if result.succeeded:
-        payment.state, payment.error_code = PaymentState.SUCCEEDED, ""
+        values["state"] = PaymentState.SUCCEEDED
+        if result.payment_method_id and result.card_last4:
+            # The card that paid: a settlement may be paid with another than the saved one.
+            values["stripe_payment_method_id"] = result.payment_method_id
+            values["card_brand"] = result.card_brand or ""
+            values["card_last4"] = result.card_last4
     elif result.status in PAYMENT_PENDING:
-        payment.state = PaymentState.PENDING
+        values = {"state": PaymentState.PENDING}
     else:
-        payment.state, payment.error_code = PaymentState.FAILED, _failure_code(result)
-    payment.save(update_fields=["state", "error_code", "updated_at"])
+        values = {"state": PaymentState.FAILED, "error_code": _failure_code(result)}
+    changed = [name for name, value in values.items() if getattr(payment, name) != value]
+    if changed:
+        # Only what is new: a replayed answer leaves updated_at at the moment the state was set.
+        for name in changed:
+            setattr(payment, name, values[name])
+        payment.save(update_fields=[*changed, "updated_at"])
     if result.succeeded:
         if reservation.status in (S.ENDED, S.PAYMENT_FAILED):
-            return reservation_mark_paid(reservation_id=reservation.pk)
+            return _mark_paid(reservation)
         return reservation
     if reservation.status != S.ENDED or payment.state == PaymentState.PENDING:
         return reservation
@@ -134,7 +166,7 @@ def payment_charge_reservation(*, reservation_id: int) -> Reservation:
         if reservation.status != S.ENDED:
             raise ConflictError(f"A reservation that is {reservation.status} has no final bill.")
         if reservation.amount_cents == 0:
-            return reservation_mark_paid(reservation_id=reservation.pk)
+            return _mark_paid(reservation)
         payments = list(reservation.payments.order_by("attempt"))
         waiting = [
             p for p in payments if p.state == PaymentState.PENDING and p.stripe_payment_intent_id

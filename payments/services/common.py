@@ -2,8 +2,11 @@
 
 from django.conf import settings
 
+from payments import gateway
+from payments.models import Payment
 from reservations.models import Reservation
 from secure_my_spot.exceptions import NotFoundError
+from secure_my_spot.locking import row_lock
 
 
 def idempotency_key(reservation: Reservation, purpose: str) -> str:
@@ -37,3 +40,35 @@ def reservation_read(reservation_id: int) -> Reservation:
     if reservation is None:
         raise NotFoundError("Reservation not found.")
     return reservation
+
+
+def payment_intent_of(*, payment_intent_id: str | None, charge_id: str | None) -> str:
+    """The PaymentIntent a Stripe object names, directly or through its charge (an older
+    Refund or Dispute names only the charge)."""
+    payment_intent_id = payment_intent_id or (
+        charge_id and gateway.charge_payment_intent_id(charge_id=charge_id)
+    )
+    if not payment_intent_id:
+        raise NotFoundError(f"Charge {charge_id} belongs to no PaymentIntent.")
+    return payment_intent_id
+
+
+def payment_id_recorded(*, payment_intent_id: str) -> int:
+    """The Payment recorded here for a PaymentIntent; NotFoundError for one that is not
+    (another deployment's on a shared account, or one made in Stripe's dashboard)."""
+    payment_id = (
+        Payment.objects.filter(stripe_payment_intent_id=payment_intent_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if payment_id is None:
+        raise NotFoundError(f"No payment recorded for PaymentIntent {payment_intent_id}.")
+    return payment_id
+
+
+def payment_lock(*, payment_id: int) -> Payment:
+    """A payment's row lock: what serialises writes of its refunds and disputes."""
+    payment = row_lock(Payment.objects.filter(pk=payment_id))
+    if payment is None:
+        raise NotFoundError("Payment not found.")
+    return payment

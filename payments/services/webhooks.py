@@ -9,6 +9,8 @@ from payments.exceptions import UnknownStripeObject
 from payments.models import StripeWebhookEvent
 from payments.services.cards import payment_setup_confirm
 from payments.services.charges import payment_intent_reconcile
+from payments.services.disputes import dispute_reconcile
+from payments.services.refunds import refund_charge_reconcile, refund_reconcile
 from reservations.models import Reservation
 from secure_my_spot.exceptions import ConflictError, NotFoundError
 
@@ -32,10 +34,30 @@ def _on_payment_intent(payment_intent_id: str) -> None:
     payment_intent_reconcile(payment_intent_id=payment_intent_id)
 
 
+def _on_refund(refund_id: str) -> None:
+    refund_reconcile(stripe_refund_id=refund_id)
+
+
+def _on_charge_refunded(charge_id: str) -> None:
+    refund_charge_reconcile(charge_id=charge_id)
+
+
+def _on_dispute(dispute_id: str) -> None:
+    dispute_reconcile(dispute_id=dispute_id)
+
+
 WEBHOOK_HANDLERS = {
     "setup_intent.succeeded": _on_setup_intent_succeeded,
     "payment_intent.succeeded": _on_payment_intent,
     "payment_intent.payment_failed": _on_payment_intent,
+    # A Charge's event: its refunds are listed again from Stripe.
+    "charge.refunded": _on_charge_refunded,
+    "refund.created": _on_refund,
+    "refund.updated": _on_refund,
+    "refund.failed": _on_refund,
+    "charge.dispute.created": _on_dispute,
+    "charge.dispute.updated": _on_dispute,
+    "charge.dispute.closed": _on_dispute,
 }
 
 
