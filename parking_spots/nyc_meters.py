@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from parking_spots.models import ParkingSpot
+from parking_spots.schedules import parse_meter_hours
 
 CENT = Decimal("0.01")
 REQUIRED_COLUMNS = frozenset(
@@ -39,12 +40,7 @@ ACTIVE = "active"
 RETIRED_STATUSES = frozenset({"inactive", "retired"})
 ON_STREET = "on street"
 
-# A posted limit beyond a week is a typo, not a limit.
-MAX_TIME_LIMIT_MINUTES = 7 * 24 * 60
-
 _WHITESPACE = re.compile(r"\s+")
-# "2 HR Pas", "2HR Pas", "15HR PasMon-Sat", "30Min Com", "11 HR Mon-Sat" (no vehicle class).
-_LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(hrs?|hours?|mins?|minutes?)\b\s*(pas|com|buses)?", re.I)
 
 
 @dataclass(frozen=True)
@@ -113,27 +109,13 @@ def _position(row: dict[str, str]) -> tuple[Decimal, Decimal]:
 
 
 def parse_time_limit(meter_hours: str) -> int | None:
-    """Longest stay in minutes that the posted hours allow a passenger car.
+    """Longest stay in minutes that the posted hours allow a passenger car; None for no limit.
 
-    Clauses are separated by "/"; a clause without its own limit ("/ Fri 0900-1600") belongs
-    to the one before. The rule: the shortest limit among passenger clauses ("Pas", or no
-    vehicle class at all), since a reservation of that length is legal whenever the meter
-    applies; with only commercial or bus clauses, the shortest of those. No limit at all
-    ("Rate NOT Available ...", blank) is None: the reservation maximum alone applies.
+    The shortest limit that can apply to a passenger car (see `MeterSchedule.shortest_limit`):
+    a reservation of that length is legal whenever the meter applies. Text that is not a
+    schedule ("Rate NOT Available ...", blank) posts no limit: the reservation maximum applies.
     """
-    passenger, other = [], []
-    for clause in meter_hours.split("/"):
-        match = _LIMIT.search(clause)
-        if not match:
-            continue
-        amount, unit, vehicle = match.groups()
-        minutes = float(amount) * (1 if unit.lower().startswith("m") else 60)
-        if not 0 < minutes <= MAX_TIME_LIMIT_MINUTES:
-            continue
-        kind = other if vehicle and vehicle.lower() in ("com", "buses") else passenger
-        kind.append(round(minutes))
-    limits = passenger or other
-    return min(limits) if limits else None
+    return parse_meter_hours(meter_hours).shortest_limit()
 
 
 def parse_row(row: dict[str | None, str | list | None]) -> MeterRecord:

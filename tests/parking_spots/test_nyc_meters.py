@@ -35,9 +35,13 @@ from parking_spots.nyc_meters import (
         ("30Min Com Mon-Sat 0600-2200", 30),
         ("3HR Com Mon, Wed, Fri 0700-1900", 180),
         ("3HR Buses Mon-Sat 0700-1900", 180),
+        # Clauses joined by commas: a passenger car's limit is its own clause's (the text once
+        # read as 180 let a car book three hours where the sign allows two).
+        ("3HR Com Mon-Fri 0700-1900, 2HR Pas Mon-Fri 1900-2200, 2HR Pas Sat 0800-2200", 120),
         ("", None),
         ("0HR Pas Mon-Sat", None),
-        ("99999999999 HR Pas Mon-Sat /2HR Pas Sun", 120),
+        # An absurd limit makes the whole text unknown rather than half-trusted.
+        ("99999999999 HR Pas Mon-Sat /2HR Pas Sun", None),
         ("1" * 400 + " HR Pas Mon-Sat", None),
         ("Rate NOT Available - Please request a NEW PERSO, and Once it is Ready", None),
     ],
