@@ -1,8 +1,63 @@
 from django.contrib.postgres.indexes import GistIndex
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from parking_spots.geo import SpotPoint
+
+RATE_CHANGE_HELP = (
+    "A change prices new quotes and bookings only: a reservation keeps the rates copied onto "
+    "it when it was made, so no bill already made changes."
+)
+
+
+class RateZone(models.Model):
+    """A meter rate zone: NYC DOT prices the first hour and every later hour by zone.
+
+    The codes are the vocabulary of the assignment rule (parking_spots/zones.py); operators
+    change the names and rates, never the set of zones.
+    """
+
+    code = models.SlugField(max_length=32, unique=True, help_text="The assignment rule's name.")
+    name = models.CharField(max_length=100)
+    first_hour_cents = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text=f"Cents for the first metered hour. {RATE_CHANGE_HELP}",
+    )
+    later_hour_cents = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text=f"Cents for each metered hour after the first. {RATE_CHANGE_HELP}",
+    )
+    description = models.TextField(blank=True, help_text="Which meters the rule puts here.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-first_hour_cents", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_hour_cents__gt=0) & Q(later_hour_cents__gt=0),
+                name="rate_zone_rates_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Holiday(models.Model):
+    """A day the city suspends its meters: a stay is not billed for it."""
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=100)
+    meters_suspended = models.BooleanField(
+        default=True, help_text="Untick to keep a listed day metered without deleting it."
+    )
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.date.isoformat()})"
 
 
 class ParkingSpot(models.Model):
@@ -22,6 +77,18 @@ class ParkingSpot(models.Model):
     meter_hours = models.TextField(blank=True)
     time_limit_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Longest stay the meter allows; caps a reservation."
+    )
+    zone = models.ForeignKey(
+        RateZone,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="spots",
+        help_text="Its rates; a spot not yet zoned is priced as 'elsewhere'.",
+    )
+    zone_pinned = models.BooleanField(
+        default=False,
+        help_text="Set by an operator: the importer and assign_zones leave the zone as it is.",
     )
 
     created_at = models.DateTimeField(auto_now_add=True)

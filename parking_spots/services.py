@@ -1,6 +1,6 @@
 import csv
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from parking_spots.models import ParkingSpot
+from parking_spots.models import ParkingSpot, RateZone
 from parking_spots.nyc_meters import (
     DEFAULT_RATE_KEY,
     REQUIRED_COLUMNS,
@@ -19,6 +19,7 @@ from parking_spots.nyc_meters import (
     parse_row,
     parse_time_limit,
 )
+from parking_spots.zones import zone_code_for
 from secure_my_spot.exceptions import ApplicationError
 from secure_my_spot.locking import rows_lock
 
@@ -35,6 +36,7 @@ IMPORTED_FIELDS = (
     "to_street",
     "meter_hours",
     "time_limit_minutes",
+    "zone",  # unless an operator pinned it
 )
 
 
@@ -79,7 +81,9 @@ def _csv_rows(csv_file: TextIO, summary: ImportSummary) -> Iterator[dict]:
         yield row
 
 
-def _spot_values(record: MeterRecord, rates: Mapping[str, Decimal]) -> dict:
+def _spot_values(
+    record: MeterRecord, rates: Mapping[str, Decimal], zone_ids: Mapping[str, int]
+) -> dict:
     rate = rates.get(record.borough, rates.get(DEFAULT_RATE_KEY))
     if rate is None:
         raise SkipRow(f"no rate for borough {record.borough or 'missing'}")
@@ -95,12 +99,18 @@ def _spot_values(record: MeterRecord, rates: Mapping[str, Decimal]) -> dict:
         "to_street": record.to_street,
         "meter_hours": record.meter_hours,
         "time_limit_minutes": parse_time_limit(record.meter_hours),
+        "zone_id": zone_ids.get(
+            zone_code_for(lat=record.lat, lng=record.lng, street=record.street)
+        ),
     }
 
 
 @transaction.atomic
 def _import_batch(
-    records: dict[str, MeterRecord], rates: Mapping[str, Decimal], summary: ImportSummary
+    records: dict[str, MeterRecord],
+    rates: Mapping[str, Decimal],
+    zone_ids: Mapping[str, int],
+    summary: ImportSummary,
 ) -> None:
     """Lock the batch's existing spots, compare, then write only what changed.
 
@@ -124,10 +134,12 @@ def _import_batch(
                 summary.unchanged += 1
             continue
         try:
-            values = _spot_values(record, rates)
+            values = _spot_values(record, rates, zone_ids)
         except SkipRow as skip:
             summary.skipped[str(skip)] += 1
             continue
+        if spot is not None and spot.zone_pinned:
+            values["zone_id"] = spot.zone_id
         if spot is None:
             summary.created += 1
         elif any(getattr(spot, name) != value for name, value in values.items()):
@@ -152,9 +164,11 @@ def parking_spot_import_nyc_meters(
 
     Memory holds one batch, whatever the file's size. Active on-street meters become active
     spots; inactive or retired ones deactivate theirs (never delete: reservations point at
-    spots). When a meter appears twice, the later row wins.
+    spots). When a meter appears twice, the later row wins. Each spot gets its rate zone by
+    the rule of parking_spots/zones.py, unless an operator pinned it.
     """
     summary = ImportSummary()
+    zone_ids = dict(RateZone.objects.values_list("code", "pk"))
     batch: dict[str, MeterRecord] = {}
     for row in _csv_rows(csv_file, summary):
         try:
@@ -166,16 +180,67 @@ def parking_spot_import_nyc_meters(
             summary.skipped["superseded by a later row for the same meter"] += 1
         batch[record.meter_number] = record
         if len(batch) >= batch_size:
-            _import_batch(batch, rates, summary)
+            _import_batch(batch, rates, zone_ids, summary)
             batch = {}
     if batch:
-        _import_batch(batch, rates, summary)
+        _import_batch(batch, rates, zone_ids, summary)
     return summary
 
 
 def parking_spot_set_active(*, spots: QuerySet[ParkingSpot], active: bool) -> int:
     """Switch spots on or off; returns how many changed, so repeating it is harmless."""
     return spots.exclude(active=active).update(active=active, updated_at=timezone.now())
+
+
+def parking_spot_assign_zones(
+    *, spots: QuerySet[ParkingSpot] | None = None, batch_size: int = 1000
+) -> int:
+    """Zone every unpinned spot (of `spots`, or all) by the rule of parking_spots/zones.py.
+
+    Returns how many changed, so repeating it is harmless. Batch by batch, each locked while
+    it is compared and written: an import running alongside cannot pair a new position with
+    the zone of the old one. Only `zone` is written: the spots' public JSON, `updated_at`
+    included, stays as it is.
+    """
+    zone_ids = dict(RateZone.objects.values_list("code", "pk"))
+    candidates = (ParkingSpot.objects.all() if spots is None else spots).filter(zone_pinned=False)
+    changed, last_pk = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                rows_lock(
+                    candidates.filter(pk__gt=last_pk)
+                    .order_by("pk")
+                    .only("pk", "lat", "lng", "street", "zone_id")
+                )[:batch_size]
+            )
+            if not batch:
+                return changed
+            moves: defaultdict[int | None, list[int]] = defaultdict(list)
+            for spot in batch:
+                code = zone_code_for(lat=spot.lat, lng=spot.lng, street=spot.street)
+                if (zone_id := zone_ids.get(code)) != spot.zone_id:
+                    moves[zone_id].append(spot.pk)
+            for zone_id, pks in moves.items():
+                changed += ParkingSpot.objects.filter(pk__in=pks).update(zone_id=zone_id)
+        last_pk = batch[-1].pk
+
+
+def parking_spot_pin_zone(*, spots: QuerySet[ParkingSpot], zone: RateZone) -> int:
+    """Put spots in `zone` by hand (a retail corridor, a correction) and keep the rule off them.
+
+    Returns how many changed, so repeating it is harmless.
+    """
+    return spots.exclude(zone=zone, zone_pinned=True).update(zone=zone, zone_pinned=True)
+
+
+@transaction.atomic
+def parking_spot_unpin_zones(*, spots: QuerySet[ParkingSpot]) -> int:
+    """Hand pinned spots back to the rule, which zones them again at once; returns how many."""
+    pinned = list(spots.filter(zone_pinned=True).values_list("pk", flat=True))
+    ParkingSpot.objects.filter(pk__in=pinned).update(zone_pinned=False)
+    parking_spot_assign_zones(spots=ParkingSpot.objects.filter(pk__in=pinned))
+    return len(pinned)
 
 
 # Manhattan's spine, from the Battery to Harlem; demo spots scatter across it.
