@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -13,25 +13,36 @@ from availability.types import CoveredSearch, Version
 from parking_spots.geo import BBox, Circle, Unit
 from parking_spots.models import ParkingSpot
 from reservations.models import Reservation
-from reservations.selectors import reservation_holding_q, spot_is_held_now
+from reservations.selectors import reservation_holding_q, spot_ids_held_within, spot_is_held_now
+from reservations.windows import Window
 
 
-def parking_spot_list_available() -> QuerySet[ParkingSpot]:
-    """The single definition of "available" that both spot routes share.
+def parking_spot_list_available(*, window: Window | None = None) -> QuerySet[ParkingSpot]:
+    """The single definition of "available" that both spot routes share: free now, or, given
+    a `window`, free to be booked for all of it (reservations.selectors).
 
     It stays a plain filter on the spot table so that every other query (the radius search,
     the reservations' exclusion of held spots) composes with it in one SQL statement.
     """
-    return ParkingSpot.objects.filter(~spot_is_held_now(), active=True)
+    if window is None:
+        return ParkingSpot.objects.filter(~spot_is_held_now(), active=True)
+    held = spot_ids_held_within(start=window.start, end=window.end, now=timezone.now())
+    return ParkingSpot.objects.filter(~Q(pk__in=held), active=True)
 
 
 def parking_spot_list_available_near(
-    *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None = None
+    *,
+    lat: float,
+    lng: float,
+    dist: float,
+    unit: Unit,
+    limit: int | None = None,
+    window: Window | None = None,
 ) -> QuerySet[ParkingSpot]:
     """Available spots within `dist` great-circle distance, nearest first, with `distance`."""
     circle = Circle.around(lat=lat, lng=lng, dist=dist, unit=unit)
     spots = (
-        parking_spot_list_available()
+        parking_spot_list_available(window=window)
         .filter(circle.in_boxes())
         .alias(angle=circle.central_angle())
         .filter(angle__lte=circle.angle)
@@ -41,9 +52,11 @@ def parking_spot_list_available_near(
     return spots[:limit] if limit is not None else spots
 
 
-def parking_spot_list_available_in(*, bbox: BBox) -> QuerySet[ParkingSpot]:
+def parking_spot_list_available_in(
+    *, bbox: BBox, window: Window | None = None
+) -> QuerySet[ParkingSpot]:
     """Available spots in a map viewport, in id order (a stable body for one version)."""
-    return parking_spot_list_available().filter(bbox.in_box()).order_by("id")
+    return parking_spot_list_available(window=window).filter(bbox.in_box()).order_by("id")
 
 
 VERSION = """

@@ -2,6 +2,7 @@ import math
 
 from rest_framework.request import Request
 
+from availability.windows import window_asked
 from secure_my_spot.throttling import FailOpenRateThrottle
 
 
@@ -37,3 +38,15 @@ class SpotRateThrottle(FailOpenRateThrottle):
 
     def wait(self) -> float:
         return max(1, math.ceil(self.window_ends - self.timer()))
+
+
+class SpotWindowRateThrottle(SpotRateThrottle):
+    """The spot routes asked about a window (rate "spot_windows"): answered fresh each time,
+    so counted apart and lower. A question about now passes untouched."""
+
+    scope = "spot_windows"
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        if not window_asked(request):
+            return True
+        return super().allow_request(request, view)

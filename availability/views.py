@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from availability.areas import NearInputSerializer, ViewportInputSerializer
 from availability.http import conditional_json
 from availability.selectors import (
+    parking_spot_list_available,
     parking_spot_list_available_in,
     parking_spot_list_available_near,
 )
@@ -20,8 +21,9 @@ from availability.spot_json import (
     spots_near,
     spots_snapshot_json,
 )
-from availability.throttles import SpotRateThrottle
+from availability.throttles import SpotRateThrottle, SpotWindowRateThrottle
 from availability.types import CoveredSearch
+from availability.windows import window_from_query, window_json
 from parking_spots.geo import UNIT_ALIASES, BBox, Unit, bbox_covering, circle_covering
 from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
 
@@ -59,24 +61,54 @@ def search_near(
     )
 
 
+WINDOW_QUERY = [
+    OpenApiParameter(
+        "start_time",
+        OpenApiTypes.DATETIME,
+        description="With end_time or reservation_length: spots free for that whole window "
+        "instead of now (ISO 8601 with an offset or Z; at most RESERVATION_MAX_DAYS_AHEAD "
+        "days ahead). Window answers are not cached (Cache-Control: private, no-store) and "
+        "have a throttle of their own.",
+    ),
+    OpenApiParameter("end_time", OpenApiTypes.DATETIME, description="the window's end"),
+    OpenApiParameter(
+        "reservation_length",
+        OpenApiTypes.INT,
+        description="or the window's length in minutes (from start_time, else from now)",
+    ),
+]
+
+
 class AvailableParkingSpotListApi(APIView):
-    """Every available spot, or those in a viewport; conditional (ETag) for pollers."""
+    """Every available spot, or those in a viewport; conditional (ETag) for pollers.
+
+    With a window (`start_time` and `end_time` or `reservation_length`): the spots free for
+    all of it, fresh, without ETag.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
     content_negotiation_class = JSONOnlyNegotiation
-    throttle_classes = [SpotRateThrottle]
+    throttle_classes = [SpotRateThrottle, SpotWindowRateThrottle]
 
     @extend_schema(
         parameters=[
             OpenApiParameter(
                 "bbox", OpenApiTypes.STR, description="viewport: south,west,north,east"
             ),
+            *WINDOW_QUERY,
         ],
         responses={200: SpotOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> HttpResponse:
         query = validated_query_params(request, ViewportInputSerializer)
+        window = window_from_query(request)
+        if window is not None:
+            if "bbox" in query:
+                spots = parking_spot_list_available_in(bbox=query["bbox"], window=window)
+            else:
+                spots = parking_spot_list_available(window=window).order_by("id")
+            return window_json(spots_json(spots))
         if "bbox" not in query:
             return conditional_json(
                 request,
@@ -89,12 +121,16 @@ class AvailableParkingSpotListApi(APIView):
 
 
 class AvailableParkingSpotFilterApi(APIView):
-    """Available spots within `dist` of a point, nearest first; maps poll this."""
+    """Available spots within `dist` of a point, nearest first; maps poll this.
+
+    With a window (`start_time` and `end_time` or `reservation_length`): the spots free for
+    all of it, fresh, without ETag.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
     content_negotiation_class = JSONOnlyNegotiation
-    throttle_classes = [SpotRateThrottle]
+    throttle_classes = [SpotRateThrottle, SpotWindowRateThrottle]
 
     @extend_schema(
         parameters=[
@@ -103,6 +139,7 @@ class AvailableParkingSpotFilterApi(APIView):
             OpenApiParameter("unit", OpenApiTypes.STR, required=True, enum=list(UNIT_ALIASES)),
             OpenApiParameter("dist", OpenApiTypes.DOUBLE, required=True),
             OpenApiParameter("limit", OpenApiTypes.INT, description="nearest N only"),
+            *WINDOW_QUERY,
         ],
         responses={200: SpotDistanceOutputSerializer(many=True)},
     )
@@ -115,6 +152,10 @@ class AvailableParkingSpotFilterApi(APIView):
             "unit": query["unit"],
             "limit": query.get("limit"),
         }
+        window = window_from_query(request)
+        if window is not None:
+            spots = parking_spot_list_available_near(**near, window=window)
+            return window_json(spots_json(spots, with_distance=True))
         return conditional_json(
             request, variant=f"near={sorted(near.items())!r}", search=search_near(**near)
         )

@@ -132,6 +132,12 @@ class Reservation(models.Model):
                 condition=Q(status=ReservationStatus.PENDING_PAYMENT),
                 name="reservation_holds_by_address",
             ),
+            # The per-address cap on reservations booked ahead (not yet started).
+            models.Index(
+                fields=["client_address", "start_time"],
+                condition=Q(status__in=HOLDING_STATUSES),
+                name="reservation_ahead_by_address",
+            ),
         ]
         constraints = [
             ExclusionConstraint(

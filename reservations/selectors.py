@@ -1,5 +1,6 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -24,6 +25,76 @@ def reservation_holding_q(*, now: datetime | Now) -> Q:
     active = Q(status=ReservationStatus.ACTIVE)
     live_hold = Q(status=ReservationStatus.PENDING_PAYMENT, hold_expires_at__gt=now)
     return running & (active | live_hold)
+
+
+def reservation_holding_window_q(*, start: datetime, end: datetime, now: datetime) -> Q:
+    """Reservations that keep their spot from being booked for [start, end), as of `now`.
+
+    Active, or a payment hold still live at `now`, overlapping the window anywhere: a live
+    hold may yet be paid for, and then holds its whole window (the exclusion constraint
+    keeps it from being booked twice meanwhile). Unlike reservation_holding_q, a future
+    reservation counts here: this asks about its window, not about the moment `now`.
+    """
+    overlaps = Q(start_time__lt=end, end_time__gt=start)
+    active = Q(status=ReservationStatus.ACTIVE)
+    live_hold = Q(status=ReservationStatus.PENDING_PAYMENT, hold_expires_at__gt=now)
+    return overlaps & (active | live_hold)
+
+
+def spot_ids_held_within(*, start: datetime, end: datetime, now: datetime) -> QuerySet:
+    """For the spots selector (`pk__in`): the spots a reservation keeps from being booked
+    for [start, end) (reservation_holding_window_q).
+
+    A set built once through the status index (a hashed subplan), not a probe per spot:
+    its cost follows the reservations still to come, never a spot's history.
+    """
+    holding = Reservation.objects.filter(
+        reservation_holding_window_q(start=start, end=end, now=now), status__in=HOLDING_STATUSES
+    )
+    return holding.values("spot_id")
+
+
+def reservation_first_clash(
+    *, spot_id: int, start: datetime, end: datetime, now: datetime, exclude_id: int | None = None
+) -> tuple[datetime, datetime] | None:
+    """The window of the earliest reservation that keeps `spot_id` from [start, end), if any.
+
+    Only times: who holds the spot is nobody else's business.
+    """
+    clashes = Reservation.objects.filter(
+        reservation_holding_window_q(start=start, end=end, now=now), spot_id=spot_id
+    ).exclude(pk=exclude_id)
+    return clashes.order_by("start_time").values_list("start_time", "end_time").first()
+
+
+# How many of a spot's reservations the search for its next free window looks through.
+FREE_WINDOW_SEARCH_ROWS = 500
+
+
+def spot_next_free_start(
+    *, spot_id: int, after: datetime, minutes: int, until: datetime, now: datetime
+) -> datetime | None:
+    """The earliest start at or after `after`, and not after `until`, from which `spot_id`
+    is free for `minutes`; None when there is none (or past FREE_WINDOW_SEARCH_ROWS of its
+    reservations: the search is bounded work inside a booking's transaction)."""
+    length = timedelta(minutes=minutes)
+    taken = list(
+        Reservation.objects.filter(
+            reservation_holding_window_q(start=after, end=until + length, now=now),
+            spot_id=spot_id,
+        )
+        .order_by("start_time")
+        .values_list("start_time", "end_time")[:FREE_WINDOW_SEARCH_ROWS]
+    )
+    candidate = after
+    for taken_start, taken_end in taken:
+        if taken_start >= candidate + length:
+            break
+        candidate = max(candidate, taken_end)
+    else:
+        if len(taken) == FREE_WINDOW_SEARCH_ROWS:
+            return None
+    return candidate if candidate <= until else None
 
 
 def spot_is_held_now(*, now: datetime | None = None) -> Exists:
@@ -98,6 +169,21 @@ def reservation_unpaid_blocking(*, user: User | None, email: str = "") -> QueryS
     opened_by_owner = Q(user__isnull=True, email_proven_at__isnull=False)
     booked_verified = Q(user__email=email, user__email_verified_at__lte=F("created_at"))
     return failed.filter(opened_by_owner | booked_verified, email=email)
+
+
+def reservation_list_ahead(*, now: datetime) -> QuerySet[Reservation]:
+    """Reservations booked ahead that have not started: what the caps on them count."""
+    return Reservation.objects.filter(
+        Q(status=ReservationStatus.ACTIVE)
+        | Q(status=ReservationStatus.PENDING_PAYMENT, hold_expires_at__gt=now),
+        start_time__gt=now,
+    )
+
+
+def reservation_free_cancel_until(reservation: Reservation) -> datetime:
+    """Until when a paid-for reservation can still be cancelled free of charge (DELETE)."""
+    before = timedelta(minutes=settings.RESERVATION_FREE_CANCEL_BEFORE_START_MINUTES)
+    return reservation.start_time - before
 
 
 def reservation_live_holds(*, now: datetime) -> QuerySet[Reservation]:

@@ -9,20 +9,28 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
-from reservations.emails import reservation_email_queue
+from reservations.emails import format_local_time, format_local_window, reservation_email_queue
 from reservations.models import (
     HOLDING_STATUSES,
     IdempotentRequest,
     Reservation,
     ReservationStatus,
 )
-from reservations.pricing import amount_cents
-from reservations.selectors import reservation_live_holds, reservation_unpaid_blocking
+from reservations.pricing import MINUTE, amount_cents
+from reservations.selectors import (
+    reservation_first_clash,
+    reservation_free_cancel_until,
+    reservation_list_ahead,
+    reservation_live_holds,
+    reservation_unpaid_blocking,
+    spot_next_free_start,
+)
 from reservations.signals import reservation_ended
+from reservations.windows import reservation_latest_start, reservation_start_resolve
 from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from secure_my_spot.locking import advisory_xact_locks, row_lock
@@ -39,6 +47,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.PAID: frozenset(),
     S.CANCELLED: frozenset(),
 }
+# A paid-for reservation that has not started is still only a promise of a spot: until its
+# free cancellation ends (reservation_free_cancel_until) it may be cancelled, billed nothing.
+UPCOMING_TRANSITIONS: dict[str, frozenset[str]] = {S.ACTIVE: frozenset({S.CANCELLED})}
 NO_DOUBLE_BOOKING = "reservation_no_double_booking"
 SPOT_TAKEN = "This parking spot is not available for that period."
 ACCOUNT_UNPAID = "A previous reservation is unpaid: settle it before booking again."
@@ -63,6 +74,19 @@ class BookingNotAllowed(ApplicationError):
     status_code = 403
 
 
+class SpotTaken(ConflictError):
+    """Another reservation holds the spot for part of the period asked for.
+
+    Answered field-style first (`{"parking_spot": [...], "detail": ...}`): the original
+    client shows a 409 as its body's first value's first item. `detail` repeats the message
+    for the clients that read it.
+    """
+
+    def __init__(self, message: str = SPOT_TAKEN, *, field: str = "parking_spot") -> None:
+        super().__init__(message, field=field)
+        self.detail = message
+
+
 class IdempotencyKeyReused(ApplicationError):
     """The key was first used for another request: Stripe's answer, a 422."""
 
@@ -77,8 +101,13 @@ def reservation_max_minutes(*, spot: ParkingSpot) -> int:
     return limit
 
 
-def _transition(reservation: Reservation, to: str) -> None:
-    if to not in TRANSITIONS[reservation.status]:
+def _transition(reservation: Reservation, to: str, *, upcoming: bool = False) -> None:
+    """Change the status along TRANSITIONS; `upcoming` (the caller checked that the stay
+    has not started and may still be cancelled) adds UPCOMING_TRANSITIONS."""
+    allowed = TRANSITIONS[reservation.status]
+    if upcoming:
+        allowed |= UPCOMING_TRANSITIONS.get(reservation.status, frozenset())
+    if to not in allowed:
         raise ConflictError(f"A reservation that is {reservation.status} cannot become {to}.")
     reservation.status = to
 
@@ -112,7 +141,7 @@ def _save_or_conflict(reservation: Reservation, **save_kwargs) -> None:
     except IntegrityError as exc:
         diag = getattr(exc.__cause__, "diag", None)
         if getattr(diag, "constraint_name", None) == NO_DOUBLE_BOOKING:
-            raise ConflictError(SPOT_TAKEN) from exc
+            raise SpotTaken() from exc
         raise
 
 
@@ -126,11 +155,15 @@ def _overlaps(*, spot_id: int, start: datetime, end: datetime, exclude_id: int |
     )
 
 
-def reservation_cancel_stale_holds(*, now: datetime, spot_id: int | None = None) -> int:
+def reservation_cancel_stale_holds(
+    *, now: datetime, spot_id: int | None = None, exclude_id: int | None = None
+) -> int:
     """Cancel pending_payment reservations whose payment hold ran out; safe to repeat."""
     stale = Reservation.objects.filter(status=S.PENDING_PAYMENT, hold_expires_at__lte=now)
     if spot_id is not None:
         stale = stale.filter(spot_id=spot_id)
+    if exclude_id is not None:
+        stale = stale.exclude(pk=exclude_id)
     return stale.update(status=S.CANCELLED, amount_cents=0, updated_at=now)
 
 
@@ -145,23 +178,40 @@ def _lock_holders(keys: list[str]) -> None:
     )
 
 
+def _per_holder(
+    reservations: QuerySet[Reservation],
+    *,
+    user: User | None,
+    email: str,
+    client_address: str | None,
+) -> list[tuple[QuerySet[Reservation], str]]:
+    """`reservations` of the booking's account (or guest e-mail) and of its client address.
+
+    A guest's reservations count against the e-mail, an account's against the account:
+    guest bookings under someone's address never use up that person's account.
+    """
+    if user is not None:
+        scopes = [(reservations.filter(user=user), "per account")]
+    else:
+        scopes = [(reservations.filter(user__isnull=True, email=email), "per e-mail address")]
+    if client_address is not None:
+        scopes.append((reservations.filter(client_address=client_address), "per network address"))
+    return scopes
+
+
 def _check_hold_caps(*, user: User | None, email: str, client_address: str | None) -> None:
     """At most HOLDS_MAX_PER_* unpaid holds at once per account, guest e-mail and address.
 
-    A guest's holds count against the e-mail, an account's against the account: guest
-    bookings under someone's address never use up that person's account. A hold that ran
-    out, was paid for or was cancelled frees its place at once.
+    A hold that ran out, was paid for or was cancelled frees its place at once.
     """
     live = reservation_live_holds(now=timezone.now())
-    if user is not None:
-        caps = [(live.filter(user=user), settings.HOLDS_MAX_PER_ACCOUNT, "per account")]
-    else:
-        guest_holds = live.filter(user__isnull=True, email=email)
-        caps = [(guest_holds, settings.HOLDS_MAX_PER_EMAIL, "per e-mail address")]
-    if client_address is not None:
-        by_address = live.filter(client_address=client_address)
-        caps.append((by_address, settings.HOLDS_MAX_PER_ADDRESS, "per network address"))
-    for holds, limit, per in caps:
+    limits = {
+        "per account": settings.HOLDS_MAX_PER_ACCOUNT,
+        "per e-mail address": settings.HOLDS_MAX_PER_EMAIL,
+        "per network address": settings.HOLDS_MAX_PER_ADDRESS,
+    }
+    for holds, per in _per_holder(live, user=user, email=email, client_address=client_address):
+        limit = limits[per]
         if holds.count() >= limit:
             raise ConflictError(
                 f"Too many unpaid reservations: at most {limit} may wait for payment at once "
@@ -169,16 +219,74 @@ def _check_hold_caps(*, user: User | None, email: str, client_address: str | Non
             )
 
 
+def _check_ahead_caps(
+    *, user: User | None, email: str, client_address: str | None, now: datetime
+) -> None:
+    """At most RESERVATIONS_AHEAD_MAX reservations not yet started at once per account,
+    guest e-mail and address: cancelling free of charge until the start must not let one
+    client keep a street's spots for a month at no cost."""
+    limit = settings.RESERVATIONS_AHEAD_MAX
+    ahead = reservation_list_ahead(now=now)
+    for booked, per in _per_holder(ahead, user=user, email=email, client_address=client_address):
+        if booked.count() >= limit:
+            raise ConflictError(
+                f"Too many reservations booked ahead: at most {limit} that have not started "
+                f"yet at once {per}. Cancel one, or book again once one has started."
+            )
+
+
+def _spot_taken(
+    *, spot_id: int, start: datetime, end: datetime, now: datetime, exclude_id: int | None = None
+) -> tuple[str, datetime] | None:
+    """'This parking spot is not available from ... (New York time).' naming the first
+    reservation in the way, and that reservation's start; None when none is (any longer)."""
+    clash = reservation_first_clash(
+        spot_id=spot_id, start=start, end=end, now=now, exclude_id=exclude_id
+    )
+    if clash is None:
+        return None
+    message = (
+        f"This parking spot is not available from {format_local_window(*clash)} (New York time)."
+    )
+    return message, clash[0]
+
+
+def _booking_conflict(*, spot_id: int, start: datetime, end: datetime, now: datetime) -> SpotTaken:
+    """The 409 of a booking that clashes: the window in the way and the next free one of
+    the same length (searched up to the latest start a booking may have)."""
+    taken = _spot_taken(spot_id=spot_id, start=start, end=end, now=now)
+    if taken is None:
+        return SpotTaken()
+    minutes = int((end - start) / MINUTE)
+    free_from = spot_next_free_start(
+        spot_id=spot_id,
+        after=start,
+        minutes=minutes,
+        until=reservation_latest_start(now=now),
+        now=now,
+    )
+    if free_from is None:
+        days = settings.RESERVATION_MAX_DAYS_AHEAD
+        after = f" It has no free {minutes} minutes within the next {days} days."
+    else:
+        after = f" It is free for {minutes} minutes from {format_local_time(free_from)}."
+    return SpotTaken(taken[0] + after)
+
+
 def reservation_create(
     *,
     spot_id: int,
     reservation_length: int,
+    start_time: datetime | None = None,
     user: User | None = None,
     email: str = "",
     client_address: str | None = None,
 ) -> Reservation:
-    """Hold a spot from now for `reservation_length` minutes while the client pays.
+    """Hold a spot for `reservation_length` minutes from `start_time` (now when None; see
+    reservations.windows for the limits) while the client pays.
 
+    The payment hold runs from now whatever the start: a future reservation is paid for
+    (its card saved) before it starts, and holds its spot only for its own window.
     `client_address` is the booking client's, as the throttles see it (None when unknown).
     An unpaid bill stops the booking (`reservation_unpaid_blocking` says whose); an account
     is told why, a guest e-mail is not (see GUEST_EMAIL_HELD).
@@ -207,16 +315,19 @@ def reservation_create(
                 field="reservation_length",
             )
         now = timezone.now()
-        end = now + timedelta(minutes=reservation_length)
+        start = reservation_start_resolve(start_time=start_time, now=now)
+        if start > now:
+            _check_ahead_caps(user=user, email=email, client_address=client_address, now=now)
+        end = start + timedelta(minutes=reservation_length)
         reservation_cancel_stale_holds(now=now, spot_id=spot.pk)
-        if _overlaps(spot_id=spot.pk, start=now, end=end, exclude_id=None):
-            raise ConflictError(SPOT_TAKEN)
+        if _overlaps(spot_id=spot.pk, start=start, end=end, exclude_id=None):
+            raise _booking_conflict(spot_id=spot.pk, start=start, end=end, now=now)
         reservation = Reservation(
             user=user,
             email=email,
             spot=spot,
             rate=spot.rate,
-            start_time=now,
+            start_time=start,
             end_time=end,
             status=S.PENDING_PAYMENT,
             hold_expires_at=now + timedelta(minutes=settings.RESERVATION_HOLD_MINUTES),
@@ -226,17 +337,36 @@ def reservation_create(
     return reservation
 
 
+def _cancel_locked(reservation: Reservation, *, upcoming: bool = False) -> None:
+    _transition(reservation, S.CANCELLED, upcoming=upcoming)
+    reservation.amount_cents = 0
+    reservation.save(update_fields=["status", "amount_cents", "updated_at"])
+
+
 def reservation_cancel(*, reservation_id: int) -> Reservation:
-    """Cancel before payment: the spot is free at once and nothing is billed. Repeatable."""
+    """Cancel an unpaid hold, or a paid-for reservation before its free cancellation ends:
+    the spot is free at once and nothing is billed. Repeatable.
+
+    Past that, an active reservation is ended (PATCH), so that it is billed: a 409 here.
+    """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status == S.CANCELLED:
             return reservation
         if reservation.status == S.ACTIVE:
-            raise ConflictError("An active reservation is ended, not deleted, so it is billed.")
-        _transition(reservation, S.CANCELLED)
-        reservation.amount_cents = 0
-        reservation.save(update_fields=["status", "amount_cents", "updated_at"])
+            now = timezone.now()
+            free_until = reservation_free_cancel_until(reservation)
+            if now >= reservation.start_time:
+                raise ConflictError("An active reservation is ended, not deleted, so it is billed.")
+            if now >= free_until:
+                raise ConflictError(
+                    f"Free cancellation ended at {format_local_time(free_until)} (New York "
+                    "time): end the reservation instead (PATCH); ended before its start, it is "
+                    "billed for its first minute."
+                )
+            _cancel_locked(reservation, upcoming=True)
+            return reservation
+        _cancel_locked(reservation)
     return reservation
 
 
@@ -303,7 +433,12 @@ def reservation_end(*, reservation_id: int) -> Reservation:
 
 def reservation_end_now(*, reservation_id: int) -> Reservation:
     """Stop an active reservation now: the spot is free and the bill fixed at once; the
-    charge and the e-mail follow on the workers."""
+    charge and the e-mail follow on the workers.
+
+    One that has not started is cancelled while that is free, and otherwise billed for its
+    first minute (the minimum charge at every meter rate below $30 an hour): a late
+    cancellation costs the least a stay costs, not the whole window.
+    """
     with transaction.atomic():
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status != S.ACTIVE:
@@ -311,7 +446,14 @@ def reservation_end_now(*, reservation_id: int) -> Reservation:
                 raise ConflictError("This reservation is not paid for yet: cancel it instead.")
             raise ConflictError(f"A reservation that is {reservation.status} cannot be ended.")
         now = timezone.now()
-        reservation.end_time = min(reservation.end_time, now)
+        if reservation.start_time > now:
+            if now < reservation_free_cancel_until(reservation):
+                _cancel_locked(reservation, upcoming=True)  # as DELETE would
+                return reservation
+            # Past the free cancellation, before the start: billed for its first minute.
+            reservation.end_time = reservation.start_time + MINUTE
+        else:
+            reservation.end_time = min(reservation.end_time, now)
         # Claimed for the task queued below, so the workers' sweep does not queue it again.
         reservation.work_claimed_at = now
         _end_locked(reservation)
@@ -333,6 +475,24 @@ def reservation_expire_hold(*, reservation_id: int) -> bool:
     return True
 
 
+def _change_conflict(*, reservation: Reservation, end: datetime, now: datetime) -> SpotTaken:
+    """The 409 of a new end that clashes, with the latest end this reservation can have."""
+    taken = _spot_taken(
+        spot_id=reservation.spot_id,
+        start=reservation.start_time,
+        end=end,
+        now=now,
+        exclude_id=reservation.pk,
+    )
+    if taken is None:
+        return SpotTaken(field="end_time")
+    message, latest_end = taken
+    return SpotTaken(
+        f"{message} This reservation can end at {format_local_time(latest_end)} at the latest.",
+        field="end_time",
+    )
+
+
 def reservation_change_end_time(*, reservation_id: int, end_time: datetime | None) -> Reservation:
     """None or a time not after now ends the reservation; a later time extends or shortens it."""
     reservation = Reservation.objects.filter(pk=reservation_id).first()
@@ -342,22 +502,27 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         raise ApplicationError("The end cannot be before the start.", field="end_time")
     if end_time is None or end_time <= timezone.now():
         return reservation_end_now(reservation_id=reservation_id)
+    if end_time == reservation.start_time:  # a future start: ending it is `null`
+        raise ApplicationError("The end must be after the start.", field="end_time")
     with transaction.atomic():
         spot = _lock_spot(reservation.spot_id)
         reservation = reservation_lock(reservation_id=reservation_id)
         if reservation.status not in HOLDING_STATUSES:
             raise ConflictError(f"A reservation that is {reservation.status} cannot change.")
-        if reservation.end_time <= timezone.now():
+        now = timezone.now()
+        if reservation.end_time <= now:
             raise ConflictError("This reservation has already run out.")
         maximum = reservation_max_minutes(spot=spot)
         if end_time - reservation.start_time > timedelta(minutes=maximum):
             raise ApplicationError(
                 f"A reservation of this spot lasts at most {maximum} minutes.", field="end_time"
             )
+        # Not this one: a hold that ran out is still its spot's until cancelled (activate).
+        reservation_cancel_stale_holds(now=now, spot_id=spot.pk, exclude_id=reservation.pk)
         if _overlaps(
             spot_id=spot.pk, start=reservation.start_time, end=end_time, exclude_id=reservation.pk
         ):
-            raise ConflictError(SPOT_TAKEN)
+            raise _change_conflict(reservation=reservation, end=end_time, now=now)
         reservation.end_time = end_time
         # A claim, and the task it queued, were for the old end: the workers claim anew.
         reservation.work_claimed_at = None

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reservations.access import Access
+from reservations.fields import AwareDateTimeField
 from reservations.links import reservation_get_by_link
 from reservations.models import Reservation
 from reservations.pricing import reservation_bill_cents
@@ -58,17 +59,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "request replays the first answer for 24 hours; with another request it is a 422; "
     "while the first is still running, a 409.",
 )
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with an offset; a time without one is ambiguous, so it is refused."""
-
-    default_error_messages = {"naive": "Include a UTC offset, e.g. 2026-11-29T15:04:05Z."}
-
-    def enforce_timezone(self, value):
-        if timezone.is_naive(value):
-            self.fail("naive")
-        return super().enforce_timezone(value)
 
 
 class ReservationOutputSerializer(serializers.ModelSerializer):
@@ -171,7 +161,8 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
 
 
 class ReservationListCurrentApi(APIView):
-    """The account's reservations holding a spot now (`pending_payment`, `active`), newest first."""
+    """The account's reservations holding a spot now or later (`pending_payment`, `active`),
+    newest first."""
 
     @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -199,12 +190,23 @@ class ReservationDetailApi(APIView):
 
 
 class ReservationCreateApi(APIView):
-    """Book a spot from now; a guest's booking differs only in the e-mail it gives."""
+    """Book a spot from now, or from a later `start_time`; a guest's booking differs only in
+    the e-mail it gives.
+
+    409 when the spot is taken for part of the period: `{"parking_spot": [...], "detail":
+    ...}` names the window in the way (New York time) and the next free one as long.
+    """
 
     @extend_schema_serializer(component_name="ReservationCreateInput")
     class InputSerializer(serializers.Serializer):
         # The upper bound depends on the spot; the service checks it.
         reservation_length = serializers.IntegerField(min_value=1)
+        start_time = AwareDateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="ISO 8601 with an offset (or Z); absent, null or within a minute of now "
+            "means now. Not in the past, at most RESERVATION_MAX_DAYS_AHEAD (30) days ahead.",
+        )
 
     @extend_schema(
         request=_wrapped("ReservationCreateRequest", InputSerializer),
@@ -243,7 +245,10 @@ class ReservationCreateGuestApi(ReservationCreateApi):
 class ReservationUpdateApi(APIView):
     """Extend or shorten the stay (`end_time` in the future), or end it now (`null` or the past).
 
-    409 if the new end overlaps another reservation of the spot; 400 past the longest stay.
+    Ending one that has not started cancels it while that is free, else bills its first
+    minute. 409 if the new end overlaps another reservation of the spot (`{"end_time":
+    [...], "detail": ...}`, naming the window in the way and the latest end possible); 400
+    before the start or past the longest stay.
     """
 
     access: Access
@@ -268,8 +273,10 @@ class ReservationUpdateApi(APIView):
 
 
 class ReservationDeleteApi(APIView):
-    """Cancel an unpaid hold (the spot is free at once); an active stay is ended with PATCH,
-    so it is billed (409 here)."""
+    """Cancel an unpaid hold, or a paid-for reservation that has not started while its free
+    cancellation lasts (RESERVATION_FREE_CANCEL_BEFORE_START_MINUTES before the start; by
+    default until it starts): the spot is free at once, nothing is billed. Past that, an
+    active reservation is ended with PATCH, so it is billed (409 here)."""
 
     access: Access
 

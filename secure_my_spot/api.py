@@ -120,6 +120,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ValidationError(detail)
     if isinstance(exc, ApplicationError):
         body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        # A field error may keep a `detail` too, after the field: clients that show the
+        # first field's message and clients that read `detail` both get one.
+        detail = getattr(exc, "detail", None)
+        if exc.field and detail:
+            body["detail"] = detail
         return Response(body, status=exc.status_code)
     if isinstance(exc, DependencyError):
         response = Response({"detail": exc.public_message}, status=exc.status_code)

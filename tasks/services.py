@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from outbox.services import email_claim_due, email_purge_sent
 from payments.emails import receipt_email_queue
 from payments.services.charges import payment_charge_reservation
-from reservations.emails import reservation_email_queue
+from reservations.emails import reservation_email_queue, reservation_email_queued
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_end
 from secure_my_spot.locking import claim_rows
@@ -33,14 +33,15 @@ S = ReservationStatus
 
 @dataclass(frozen=True)
 class DispatchSummary:
-    """What one sweep claimed: reservation ids (finish, expire, remind), outbox ids (email),
-    and the ETA of each reservation whose moment is still seconds ahead."""
+    """What one sweep claimed: reservation ids (finish, expire, remind, start_remind),
+    outbox ids (email), and the ETA of each reservation whose moment is still seconds ahead."""
 
     finish: list[int]
     expire: list[int]
     remind: list[int]
     email: list[int]
     etas: dict[int, datetime]
+    start_remind: list[int]
 
     def counts(self) -> dict[str, int]:
         """How many of each kind, the kinds with none left out."""
@@ -48,6 +49,7 @@ class DispatchSummary:
             "finish": self.finish,
             "expire": self.expire,
             "remind": self.remind,
+            "start_remind": self.start_remind,
             "email": self.email,
         }
         return {kind: len(ids) for kind, ids in kinds.items() if ids}
@@ -92,13 +94,21 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
             now=now,
         )
         remind = _queue_reminders(now=now)
+        start_remind = _queue_start_reminders(now=now)
         emails = email_claim_due(now=now)
         email_purge_sent(now=now)
         etas = {
             **_due_later(finish, moment="end_time", now=now),
             **_due_later(expire, moment="hold_expires_at", now=now),
         }
-    summary = DispatchSummary(finish=finish, expire=expire, remind=remind, email=emails, etas=etas)
+    summary = DispatchSummary(
+        finish=finish,
+        expire=expire,
+        remind=remind,
+        email=emails,
+        etas=etas,
+        start_remind=start_remind,
+    )
     if summary.counts():
         logger.info("dispatched %s", " ".join(f"{k}={v}" for k, v in summary.counts().items()))
     return summary
@@ -126,6 +136,31 @@ def _queue_reminders(*, now: datetime) -> list[int]:
     )
     for reservation in Reservation.objects.filter(pk__in=ids).select_related("spot"):
         reservation_email_queue(kind="reminder", reservation=reservation)
+    return ids
+
+
+def _queue_start_reminders(*, now: datetime) -> list[int]:
+    """Queue the 'starts soon' e-mail of the paid-for reservations whose start is near.
+
+    Only for those booked further ahead than the reminder (one booked 10 minutes ahead has
+    just been told). Once per reservation: the rows are claimed (skip locked) while their
+    e-mail is queued, and one whose e-mail exists (its dedupe key) is not looked at again.
+    The e-mail goes stale at the start.
+    """
+    minutes = settings.RESERVATION_START_REMINDER_MINUTES
+    if minutes <= 0:
+        return []
+    lead = timedelta(minutes=minutes)
+    due = Reservation.objects.filter(
+        ~reservation_email_queued(kind="starting"),
+        status=S.ACTIVE,
+        start_time__gt=now,
+        start_time__lte=now + lead,
+        created_at__lte=F("start_time") - lead,
+    )
+    ids = claim_rows(due.order_by("pk"), limit=settings.DUE_WORK_BATCH_SIZE)
+    for reservation in Reservation.objects.filter(pk__in=ids).select_related("spot"):
+        reservation_email_queue(kind="starting", reservation=reservation)
     return ids
 
 

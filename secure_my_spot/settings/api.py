@@ -20,6 +20,9 @@ REST_FRAMEWORK = {
         # The spot routes, per client address: far above any map's polling, so one
         # client cannot take the web tier to itself.
         "spots": env.str("THROTTLE_SPOTS_RATE", default="600/minute"),
+        # The same routes asked about a future window (`start_time`, `end_time`): answered
+        # fresh each time, never from the shared cache, so fewer per client address.
+        "spot_windows": env.str("THROTTLE_SPOT_WINDOWS_RATE", default="60/minute"),
         # Accounts (users app): per signed-in account, or per client address where none.
         "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET_RATE", default="10/hour"),

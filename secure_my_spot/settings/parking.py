@@ -16,6 +16,17 @@ RESERVATION_MINIMUM_CHARGE_CENTS = env.int("RESERVATION_MINIMUM_CHARGE_CENTS", d
 RESERVATION_LINK_MAX_AGE_DAYS = env.float("RESERVATION_LINK_MAX_AGE_DAYS", default=30)
 # Minutes before the end to remind the driver; 0 turns reminders off.
 RESERVATION_REMINDER_MINUTES = env.int("RESERVATION_REMINDER_MINUTES", default=10)
+# Booking ahead: how far ahead a reservation may start (days); how long before its start an
+# active (paid-for) reservation can still be cancelled free of charge (minutes, 0: until it
+# starts); how long before its start the "starts soon" e-mail goes out (minutes, 0: none;
+# only for reservations booked further ahead than that); and how many not yet started
+# reservations one account, one guest e-mail and one client address may hold at once.
+RESERVATION_MAX_DAYS_AHEAD = env.int("RESERVATION_MAX_DAYS_AHEAD", default=30)
+RESERVATION_FREE_CANCEL_BEFORE_START_MINUTES = env.int(
+    "RESERVATION_FREE_CANCEL_BEFORE_START_MINUTES", default=0
+)
+RESERVATION_START_REMINDER_MINUTES = env.int("RESERVATION_START_REMINDER_MINUTES", default=30)
+RESERVATIONS_AHEAD_MAX = env.int("RESERVATIONS_AHEAD_MAX", default=5)
 # Unpaid holds (pending_payment, hold not run out) at once per account, per guest e-mail and
 # per client address: one client cannot empty the map with free holds.
 HOLDS_MAX_PER_ACCOUNT = env.int("HOLDS_MAX_PER_ACCOUNT", default=2)
