@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/mixed.py
 	$(BIN)/python bench/quote.py
+	$(BIN)/python bench/quote.py --route
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .coverage .pytest_cache .ruff_cache staticfiles

@@ -166,6 +166,7 @@ def leave_reserved(share: float) -> None:
 
     from parking_spots.models import ParkingSpot
     from reservations.models import Reservation
+    from reservations.pricing import FLAT_METER_HOURS
 
     now = timezone.now()
     free = ParkingSpot.objects.filter(active=True).exclude(
@@ -179,6 +180,9 @@ def leave_reserved(share: float) -> None:
             email="bench-reserved@example.com",
             spot_id=pk,
             rate=rate,
+            first_hour_cents=int(rate * 100),
+            later_hour_cents=int(rate * 100),
+            meter_hours=FLAT_METER_HOURS,
             start_time=now,
             end_time=now + timedelta(hours=24),
             status="active",

@@ -212,12 +212,16 @@ def pending_reservation_path() -> str:
 
     from parking_spots.models import ParkingSpot
     from reservations.models import Reservation, ReservationStatus
+    from reservations.pricing import FLAT_METER_HOURS
 
     now = timezone.now()
     reservation = Reservation.objects.create(
         spot=ParkingSpot.objects.filter(active=True).first(),
         email=GUEST_EMAIL,
         rate=Decimal("2.50"),
+        first_hour_cents=250,
+        later_hour_cents=250,
+        meter_hours=FLAT_METER_HOURS,
         start_time=now + timedelta(days=1),
         end_time=now + timedelta(days=1, hours=1),
         status=ReservationStatus.PENDING_PAYMENT,

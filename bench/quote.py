@@ -8,14 +8,23 @@ check looks only as far as the stay's end), and as a quote is (the legal maximum
 for up to 24 hours after the start). Reports p50/p99/max per call; the schedules are parsed
 (and cached) beforehand, as the quote route would find them.
 
+With --route, the route instead: GET /quote/:parking_spot_id/ through gunicorn with wrk
+(bench/run.py's loading and conventions, on a database of its own), each request for a
+random spot of the export, starting at a random minute of the next 30 days and lasting 1 to
+1,440 minutes. Reports requests/s, p50 and p99; the spot routes' throttle is lifted for
+the one loopback client.
+
     .venv/bin/python bench/quote.py                  # 10,000 stays
     .venv/bin/python bench/quote.py --count 50000 --seed 7
+    .venv/bin/python bench/quote.py --route --duration 10 --connections 8
 """
 
 import argparse
 import csv
 import importlib
+import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -25,8 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import say, setup_django  # noqa: E402
-from bench.run import EXPORT  # noqa: E402
+from bench.common import add_bench_database_argument, fetch, say, setup_django  # noqa: E402
+from bench.run import EXPORT, serve_real_data, wrk  # noqa: E402
+from testing.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET  # noqa: E402
+from testing.net import free_port  # noqa: E402
 
 YEAR_START = datetime(2026, 1, 1, 5, tzinfo=UTC)  # midnight in New York
 YEAR = timedelta(days=365)
@@ -38,10 +49,70 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="stays priced per case")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--route", action="store_true", help="the HTTP route, with wrk")
+    add_bench_database_argument(parser)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load")
     args = parser.parse_args()
     if not 1 <= args.count <= 1_000_000:
         parser.error("--count must be 1 to 1,000,000")
+    if not 1 <= args.duration <= 60:
+        parser.error("--duration must be 1 to 60 seconds")
     return args
+
+
+# Each request: a random spot, a start at a random minute of the next 30 days (10 minutes
+# from now at the earliest, so it is never in the past on arrival), 1 to 1,440 minutes long.
+RANDOM_QUOTE = """
+local ids = {%(ids)s}
+math.randomseed(%(seed)d)
+request = function()
+  local start = os.time() + 600 + 60 * math.random(0, 29 * 24 * 60)
+  local path = string.format(
+    "/quote/%%d/?start_time=%%s&reservation_length=%%d",
+    ids[math.random(#ids)], os.date("!%%Y-%%m-%%dT%%H:%%M:00Z", start), math.random(1, 1440))
+  return wrk.format("GET", path)
+end
+"""
+
+
+def route(args: argparse.Namespace) -> None:
+    """The quote route through gunicorn, as bench/run.py measures the spot routes."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: install it with `apt-get install wrk` (Debian).")
+    # The production settings refuse to start without these; the quote route uses neither.
+    os.environ.update(
+        STRIPE_SECRET_KEY=SECRET_KEY,
+        STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        EMAIL_URL=f"smtp://127.0.0.1:{free_port()}",  # nothing here sends mail
+        THROTTLE_SPOT_WINDOWS_RATE="1000000/second",
+    )
+    port, server = serve_real_data(args.database_url, args.workers)
+    try:
+        from parking_spots.models import ParkingSpot
+
+        ids = list(ParkingSpot.objects.filter(active=True).values_list("pk", flat=True))
+        sample = f"/quote/{ids[0]}/?reservation_length=90"
+        for _ in range(10 * args.workers):  # warm every worker and its connection
+            fetch(port, sample)
+        script = RANDOM_QUOTE % {"ids": ",".join(map(str, ids)), "seed": args.seed}
+        load = wrk(port, "/", args.duration, args.connections, script)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    say(
+        f"gunicorn {args.workers} sync workers; wrk {args.connections} connections, "
+        f"{args.duration} s; {len(ids):,} spots; {os.cpu_count()} CPUs"
+    )
+    say("| route | req/s | p50 ms | p99 ms | non-2xx |")
+    say("|---|---:|---:|---:|---:|")
+    say(
+        f"| GET /quote/:parking_spot_id/ (random spot, start, length) "
+        f"| {load.requests_per_second:,.0f} | {load.p50_ms:.2f} | {load.p99_ms:.2f} "
+        f"| {load.errors} |"
+    )
 
 
 def meters() -> list[tuple[str, str]]:
@@ -64,6 +135,9 @@ def meters() -> list[tuple[str, str]]:
 
 def main() -> None:
     args = parse_args()
+    if args.route:
+        route(args)
+        return
     if not EXPORT.exists():
         raise SystemExit(f"The NYC export is missing: expected at {EXPORT}.")
     setup_django()

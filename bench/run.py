@@ -139,6 +139,7 @@ def reserve_share(share: float) -> int:
     from django.utils import timezone
 
     from reservations.models import Reservation, ReservationStatus
+    from reservations.pricing import FLAT_METER_HOURS
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE reservations_reservation")
@@ -155,6 +156,9 @@ def reserve_share(share: float) -> int:
                 spot_id=spot_id,
                 email="bench@example.com",
                 rate=rate,
+                first_hour_cents=int(rate * 100),
+                later_hour_cents=int(rate * 100),
+                meter_hours=FLAT_METER_HOURS,
                 start_time=now - timedelta(minutes=30),
                 end_time=now + timedelta(hours=6),
                 status=ReservationStatus.ACTIVE,

@@ -118,6 +118,7 @@ def book(args, customer_id: str, payment_method_id: str, lead: float) -> list[in
 
     from parking_spots.models import ParkingSpot
     from reservations.models import Reservation, ReservationStatus
+    from reservations.pricing import FLAT_METER_HOURS
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -135,6 +136,9 @@ def book(args, customer_id: str, payment_method_id: str, lead: float) -> list[in
             spot=spot,
             email=f"driver{i}@example.com",
             rate=spot.rate,
+            first_hour_cents=int(spot.rate * 100),
+            later_hour_cents=int(spot.rate * 100),
+            meter_hours=FLAT_METER_HOURS,
             start_time=now - timedelta(minutes=30),
             end_time=first_end + timedelta(seconds=args.spread * i / args.count),
             status=ReservationStatus.ACTIVE,
