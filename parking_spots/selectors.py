@@ -15,13 +15,22 @@ def holidays_between(*, start: date, end: date) -> frozenset[date]:
     )
 
 
+# DOT's 2023 Zone 3 rates, as migration 0004 seeds "elsewhere": what prices an unzoned spot
+# when the table has no such row (a database emptied by hand, or a test that flushed the
+# seeded rows), so a booking never fails for want of a rate.
+ELSEWHERE_FALLBACK = RateZone(
+    code=ELSEWHERE, name="All other metered locations", first_hour_cents=150, later_hour_cents=250
+)
+
+
 def zone_rates_for(*, spot: ParkingSpot) -> RateZone:
-    """The zone whose rates price `spot`: "elsewhere", the lowest, for a spot not yet zoned.
+    """The zone whose rates price `spot`: "elsewhere", the lowest, for a spot not yet zoned
+    (ELSEWHERE_FALLBACK when that row is missing).
 
     Read fresh, never from a zone cached on the spot, since operators change rates.
     """
     if spot.zone_id is None:
-        return RateZone.objects.get(code=ELSEWHERE)
+        return RateZone.objects.filter(code=ELSEWHERE).first() or ELSEWHERE_FALLBACK
     return RateZone.objects.get(pk=spot.zone_id)
 
 

@@ -34,7 +34,7 @@ from payments.models import (
 from reservations.emails import format_local_time
 from reservations.links import reservation_get_by_link_token
 from reservations.models import BILLED_STATUSES, Reservation, ReservationStatus
-from reservations.pricing import billed_minutes, format_dollars
+from reservations.pricing import format_dollars, reservation_quote
 from secure_my_spot.exceptions import ConflictError
 
 
@@ -352,8 +352,9 @@ def receipt_get(*, reservation: Reservation) -> Receipt:
         plate=None,
         start_time=reservation.start_time.astimezone(zone),
         end_time=reservation.ended_at.astimezone(zone),
-        billed_minutes=billed_minutes(start=reservation.start_time, end=reservation.ended_at),
-        rate_cents=int(reservation.rate * 100),
+        # The metered minutes, at the first-hour rate as booked (later hours may cost more).
+        billed_minutes=reservation_quote(reservation, end=reservation.ended_at).metered_minutes,
+        rate_cents=reservation.first_hour_cents,
         amount_cents=reservation.amount_cents,
         currency=payment.currency if payment is not None else gateway.CURRENCY,
         card_brand=card.card_brand,

@@ -17,7 +17,7 @@ from outbox.models import OutboundEmail
 from outbox.services import email_queue
 from reservations.links import reservation_link_url
 from reservations.models import Reservation
-from reservations.pricing import format_dollars
+from reservations.pricing import format_dollars, reservation_amount_cents
 from reservations.selectors import reservation_free_cancel_until
 
 SUBJECTS = {
@@ -82,6 +82,14 @@ def _cancellation_policy(reservation: Reservation) -> dict:
     }
 
 
+def _rates(reservation: Reservation) -> str:
+    """The stepped rates as booked: "$5.50 the first hour, then $9.00 per hour"."""
+    first, later = reservation.first_hour_cents, reservation.later_hour_cents
+    if first == later:
+        return f"{format_dollars(first)} per hour"
+    return f"{format_dollars(first)} the first hour, then {format_dollars(later)} per hour"
+
+
 def reservation_email_queue(*, kind: str, reservation: Reservation) -> None:
     spot = reservation.spot
     context = {
@@ -89,7 +97,8 @@ def reservation_email_queue(*, kind: str, reservation: Reservation) -> None:
         "spot_name": spot.street or f"{spot.lat}, {spot.lng}",
         "start": format_local_time(reservation.start_time),
         "end": format_local_time(reservation.end_time),
-        "rate": f"${reservation.rate:.2f}",
+        "rate": _rates(reservation),
+        "quoted": format_dollars(reservation_amount_cents(reservation, end=reservation.end_time)),
         "manage_url": manage_url(reservation),
         **_cancellation_policy(reservation),
     }

@@ -72,7 +72,21 @@ class Reservation(models.Model):
     email = models.EmailField("e-mail", max_length=254, help_text="Stored lower case.")
     spot = models.ForeignKey(ParkingSpot, on_delete=models.PROTECT, related_name="reservations")
     rate = models.DecimalField(
-        "hourly rate (USD)", max_digits=6, decimal_places=2, help_text="The spot's at booking."
+        "hourly rate (USD)",
+        max_digits=6,
+        decimal_places=2,
+        help_text="The first-hour rate at booking, in dollars (the contract's `rate`).",
+    )
+    first_hour_cents = models.PositiveIntegerField(
+        help_text="Cents for the first metered hour: the spot's zone rate at booking."
+    )
+    later_hour_cents = models.PositiveIntegerField(
+        help_text="Cents for each later metered hour: the spot's zone rate at booking."
+    )
+    meter_hours = models.TextField(
+        blank=True,
+        help_text="The spot's posted hours at booking, which price and limit this stay "
+        "(reservations.pricing.FLAT_METER_HOURS: booked under the flat rate).",
     )
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()

@@ -13,6 +13,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
+from parking_spots.pricing import MINUTE
+from parking_spots.selectors import zone_rates_for
 from reservations.emails import format_local_time, format_local_window, reservation_email_queue
 from reservations.models import (
     HOLDING_STATUSES,
@@ -20,7 +22,11 @@ from reservations.models import (
     Reservation,
     ReservationStatus,
 )
-from reservations.pricing import MINUTE, amount_cents
+from reservations.pricing import (
+    cents_to_dollars,
+    reservation_amount_cents,
+    stay_legal_end,
+)
 from reservations.selectors import (
     reservation_first_clash,
     reservation_free_cancel_until,
@@ -93,12 +99,17 @@ class IdempotencyKeyReused(ApplicationError):
     status_code = 422
 
 
-def reservation_max_minutes(*, spot: ParkingSpot) -> int:
-    """The longest reservation: the configured maximum, lower where the meter's limit is."""
-    limit = settings.RESERVATION_MAX_MINUTES
-    if spot.time_limit_minutes is not None:
-        limit = min(limit, spot.time_limit_minutes)
-    return limit
+def _check_legal(*, meter_hours: str, start: datetime, end: datetime, field: str) -> None:
+    """A 400 naming the posted limit when a stay from `start` may not last until `end`:
+    within metered hours the meter's limit holds, outside them none does
+    (parking_spots.pricing.stay_legal_max_end)."""
+    legal_end, rule = stay_legal_end(meter_hours=meter_hours, start=start, end=end)
+    if legal_end is not None and end > legal_end:
+        raise ApplicationError(
+            f"Parking here from {format_local_time(start)} is legal until "
+            f"{format_local_time(legal_end)} at the latest (New York time): {rule}.",
+            field=field,
+        )
 
 
 def _transition(reservation: Reservation, to: str, *, upcoming: bool = False) -> None:
@@ -308,25 +319,30 @@ def reservation_create(
         spot = _lock_spot(spot_id)
         if not spot.active:
             raise ConflictError("This parking spot is not in service.")
-        maximum = reservation_max_minutes(spot=spot)
+        maximum = settings.RESERVATION_MAX_MINUTES
         if reservation_length > maximum:
             raise ApplicationError(
-                f"Ensure this value is less than or equal to {maximum} for this spot.",
+                f"Ensure this value is less than or equal to {maximum}.",
                 field="reservation_length",
             )
         now = timezone.now()
         start = reservation_start_resolve(start_time=start_time, now=now)
+        end = start + timedelta(minutes=reservation_length)
+        _check_legal(meter_hours=spot.meter_hours, start=start, end=end, field="reservation_length")
         if start > now:
             _check_ahead_caps(user=user, email=email, client_address=client_address, now=now)
-        end = start + timedelta(minutes=reservation_length)
         reservation_cancel_stale_holds(now=now, spot_id=spot.pk)
         if _overlaps(spot_id=spot.pk, start=start, end=end, exclude_id=None):
             raise _booking_conflict(spot_id=spot.pk, start=start, end=end, now=now)
+        zone = zone_rates_for(spot=spot)
         reservation = Reservation(
             user=user,
             email=email,
             spot=spot,
-            rate=spot.rate,
+            rate=cents_to_dollars(zone.first_hour_cents),
+            first_hour_cents=zone.first_hour_cents,
+            later_hour_cents=zone.later_hour_cents,
+            meter_hours=spot.meter_hours,
             start_time=start,
             end_time=end,
             status=S.PENDING_PAYMENT,
@@ -402,9 +418,7 @@ def reservation_activate(
 def _end_locked(reservation: Reservation) -> None:
     _transition(reservation, S.ENDED)
     reservation.ended_at = reservation.end_time
-    reservation.amount_cents = amount_cents(
-        rate=reservation.rate, start=reservation.start_time, end=reservation.ended_at
-    )
+    reservation.amount_cents = reservation_amount_cents(reservation, end=reservation.ended_at)
     reservation.save(
         update_fields=[
             "status",
@@ -512,11 +526,17 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         now = timezone.now()
         if reservation.end_time <= now:
             raise ConflictError("This reservation has already run out.")
-        maximum = reservation_max_minutes(spot=spot)
+        maximum = settings.RESERVATION_MAX_MINUTES
         if end_time - reservation.start_time > timedelta(minutes=maximum):
             raise ApplicationError(
-                f"A reservation of this spot lasts at most {maximum} minutes.", field="end_time"
+                f"A reservation lasts at most {maximum} minutes.", field="end_time"
             )
+        _check_legal(
+            meter_hours=reservation.meter_hours,
+            start=reservation.start_time,
+            end=end_time,
+            field="end_time",
+        )
         # Not this one: a hold that ran out is still its spot's until cancelled (activate).
         reservation_cancel_stale_holds(now=now, spot_id=spot.pk, exclude_id=reservation.pk)
         if _overlaps(

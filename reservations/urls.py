@@ -54,6 +54,17 @@ urlpatterns = [
         with_access(views.ReservationDeleteApi, access=GUEST),
         name="reservation-delete-guest",
     ),
+    route(f"quote/{SPOT}", views.SpotQuoteApi.as_view(), name="spot-quote"),
+    route(
+        f"quote-reservation-auth/{RESERVATION}",
+        with_access(views.ReservationQuoteApi, access=OWNER),
+        name="reservation-quote",
+    ),
+    route(
+        f"quote-reservation-unauth/{RESERVATION}/{EMAIL}",
+        with_access(views.ReservationQuoteApi, access=GUEST),
+        name="reservation-quote-guest",
+    ),
     route(
         f"reservation-link/{LINK}",
         views.ReservationLinkApi.as_view(),

@@ -11,7 +11,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -28,11 +30,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from parking_spots.models import ParkingSpot
+from parking_spots.pricing import Quote
 from reservations.access import Access
 from reservations.fields import AwareDateTimeField
 from reservations.links import reservation_get_by_link
 from reservations.models import Reservation
-from reservations.pricing import reservation_bill_cents
+from reservations.pricing import (
+    reservation_amount_cents,
+    reservation_bill_cents,
+    reservation_quote,
+    spot_quote,
+)
 from reservations.selectors import (
     reservation_list_current,
     reservation_list_past,
@@ -46,9 +55,12 @@ from reservations.services import (
     reservation_create,
     reservation_link_opened,
 )
+from reservations.windows import reservation_window_resolve
 from secure_my_spot.api import client_address, unwrap
-from secure_my_spot.exceptions import ApplicationError
+from secure_my_spot.exceptions import ApplicationError, NotFoundError
 
+# payments.gateway.CURRENCY, which reservations may not import: the meters price in dollars.
+QUOTE_CURRENCY = "usd"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -62,10 +74,19 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 
 
 class ReservationOutputSerializer(serializers.ModelSerializer):
+    """A reservation as the contract shows it.
+
+    `rate` is the first-hour rate (USD) it was booked at: later metered hours may cost more,
+    and unmetered time nothing. `amount_cents` is the bill (final once ended, so far while
+    active); `quoted_amount_cents` the price of [start_time, end_time) as it stands, the
+    bill it will have if it runs to its end.
+    """
+
     id = serializers.CharField(source="public_id", read_only=True)
     parking_spot = serializers.IntegerField(source="spot_id")
     paid = serializers.BooleanField()
     amount_cents = serializers.SerializerMethodField()
+    quoted_amount_cents = serializers.SerializerMethodField()
 
     class Meta:
         model = Reservation
@@ -80,6 +101,7 @@ class ReservationOutputSerializer(serializers.ModelSerializer):
             "paid",
             "status",
             "amount_cents",
+            "quoted_amount_cents",
             "stripe_setup_intent_id",
             "hold_expires_at",
             "ended_at",
@@ -91,6 +113,9 @@ class ReservationOutputSerializer(serializers.ModelSerializer):
 
     def get_amount_cents(self, reservation: Reservation) -> int:
         return reservation_bill_cents(reservation, now=timezone.now())
+
+    def get_quoted_amount_cents(self, reservation: Reservation) -> int:
+        return reservation_amount_cents(reservation, end=reservation.end_time)
 
 
 def _reservation_response(reservation: Reservation, code: int = status.HTTP_200_OK) -> Response:
@@ -302,3 +327,124 @@ class ReservationLinkApi(APIView):
         reservation = reservation_get_by_link(token=token)
         reservation_link_opened(reservation=reservation)
         return _reservation_response(reservation)
+
+
+class QuoteOutputSerializer(serializers.Serializer):
+    """A stay's price under the meter's rule (README "Pricing a stay"): times in ISO 8601
+    with their offset, amounts in integer cents."""
+
+    class SegmentSerializer(serializers.Serializer):
+        start = serializers.DateTimeField()
+        end = serializers.DateTimeField()
+        minutes = serializers.IntegerField()
+        rate_cents_per_hour = serializers.IntegerField()
+        amount_cents = serializers.IntegerField(help_text="For display: the total is the bill.")
+        step = serializers.CharField(help_text='"first hour" or "later hours".')
+
+    parking_spot = serializers.IntegerField()
+    start_time = serializers.DateTimeField()
+    end_time = serializers.DateTimeField()
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    metered_minutes = serializers.IntegerField()
+    minimum_applied = serializers.BooleanField()
+    segments = SegmentSerializer(many=True)
+    legal_max_end = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The latest legal end from this start (looked for up to the longest "
+        "reservation); null when no posted rule stops the stay before then.",
+    )
+    limited_by = serializers.CharField(help_text="The posted rule that sets legal_max_end.")
+
+
+def _quote_response(quote: Quote, *, spot_id: int, start: datetime, end: datetime) -> Response:
+    data = {
+        "parking_spot": spot_id,
+        "start_time": start,
+        "end_time": end,
+        "amount_cents": quote.amount_cents,
+        "currency": QUOTE_CURRENCY,
+        "metered_minutes": quote.metered_minutes,
+        "minimum_applied": quote.minimum_applied,
+        "segments": [vars(segment) for segment in quote.segments],
+        "legal_max_end": quote.legal_max_end,
+        "limited_by": quote.limited_by,
+    }
+    return Response(QuoteOutputSerializer(data).data)
+
+
+def _longest_end(start: datetime) -> datetime:
+    return start + timedelta(minutes=settings.RESERVATION_MAX_MINUTES)
+
+
+class SpotQuoteApi(APIView):
+    """What a stay at a spot would cost if booked now, and how long it may legally last.
+
+    Open to anyone, throttled per client address (rate "spot_windows"). The window follows
+    the booking's rules: `start_time` optional (now), then `end_time` or
+    `reservation_length`; a 400 names the parameter at fault, an unknown spot is a 404.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "spot_windows"
+
+    class InputSerializer(serializers.Serializer):
+        start_time = AwareDateTimeField(required=False, allow_null=True)
+        end_time = AwareDateTimeField(required=False, allow_null=True)
+        reservation_length = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={200: QuoteOutputSerializer},
+    )
+    def get(self, request: Request, parking_spot_id: str) -> Response:
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        given = serializer.validated_data
+        window = reservation_window_resolve(
+            start_time=given.get("start_time"),
+            end_time=given.get("end_time"),
+            reservation_length=given.get("reservation_length"),
+            now=timezone.now(),
+        )
+        spot = ParkingSpot.objects.filter(pk=int(parking_spot_id)).first()
+        if spot is None:
+            raise NotFoundError("Parking spot not found.")
+        quote = spot_quote(
+            spot=spot,
+            start=window.start,
+            end=window.end,
+            horizon_end=_longest_end(window.start),
+        )
+        return _quote_response(quote, spot_id=spot.pk, start=window.start, end=window.end)
+
+
+class ReservationQuoteApi(APIView):
+    """What a reservation would cost with its end moved to `end_time`, at the rates and
+    posted hours it was booked with, and the latest legal end from its start."""
+
+    access: Access
+
+    class InputSerializer(serializers.Serializer):
+        end_time = AwareDateTimeField()
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={200: QuoteOutputSerializer},
+    )
+    def get(self, request: Request, **lookup: str) -> Response:
+        reservation = self.access.find(request, **lookup)
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        end = serializer.validated_data["end_time"]
+        start = reservation.start_time
+        if end <= start:
+            raise ApplicationError("The end must be after the start.", field="end_time")
+        if end > _longest_end(start):
+            raise ApplicationError(
+                f"A reservation lasts at most {settings.RESERVATION_MAX_MINUTES} minutes.",
+                field="end_time",
+            )
+        quote = reservation_quote(reservation, end=end, horizon_end=_longest_end(start))
+        return _quote_response(quote, spot_id=reservation.spot_id, start=start, end=end)

@@ -11,7 +11,7 @@ import factory
 from django.utils import timezone
 
 from reservations.models import BILLED_STATUSES
-from reservations.pricing import amount_cents
+from reservations.pricing import FLAT_METER_HOURS, reservation_amount_cents
 from users.models import User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -37,7 +37,12 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class ParkingSpotFactory(factory.django.DjangoModelFactory):
-    """An active meter in Midtown Manhattan; pass lat/lng (Decimal or str) to place it."""
+    """An active meter in Midtown Manhattan; pass lat/lng (Decimal or str) to place it.
+
+    Not zoned, so priced at "elsewhere" (first hour 150 cents, later hours 250), and metered
+    around the clock without a limit or holidays (FLAT_METER_HOURS): what a stay costs does
+    not depend on the day or hour the tests run. Pass `meter_hours` and `zone` to test the
+    meter's rules."""
 
     class Meta:
         model = "parking_spots.ParkingSpot"
@@ -50,7 +55,8 @@ class ParkingSpotFactory(factory.django.DjangoModelFactory):
     meter_number = factory.Sequence(lambda n: str(1_900_000 + n))
     borough = "Manhattan"
     street = factory.Faker("street_name")
-    time_limit_minutes = 120
+    meter_hours = FLAT_METER_HOURS
+    time_limit_minutes = None
 
 
 class ReservationFactory(factory.django.DjangoModelFactory):
@@ -70,6 +76,11 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     # One guest, whom the tests address by this e-mail (guest routes, manage links, mail).
     email = "guest@example.com"
     rate = factory.SelfAttribute("spot.rate")
+    # The flat rule at the spot's rate unless given: what a reservation booked before meter
+    # pricing carries (migration 0009).
+    first_hour_cents = factory.LazyAttribute(lambda o: int(o.rate * 100))
+    later_hour_cents = factory.SelfAttribute("first_hour_cents")
+    meter_hours = FLAT_METER_HOURS
     status = "active"
     start_time = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=5))
     end_time = factory.LazyAttribute(lambda o: o.start_time + timedelta(minutes=o.minutes))
@@ -77,8 +88,9 @@ class ReservationFactory(factory.django.DjangoModelFactory):
         lambda o: o.start_time + timedelta(minutes=10) if o.status == "pending_payment" else None
     )
     ended_at = factory.LazyAttribute(lambda o: o.end_time if o.status in BILLED_STATUSES else None)
-    amount_cents = factory.LazyAttribute(
-        lambda o: amount_cents(rate=o.rate, start=o.start_time, end=o.end_time)
-        if o.status in BILLED_STATUSES
-        else None
-    )
+
+    @factory.lazy_attribute
+    def amount_cents(self):
+        if self.status not in BILLED_STATUSES:
+            return None
+        return reservation_amount_cents(self, end=self.end_time)

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from payments.services.charges import payment_charge_reservation
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
+from reservations.pricing import FLAT_METER_HOURS
 from reservations.services import GUEST_EMAIL_HELD, reservation_mark_paid
 from testing.factories import ParkingSpotFactory, UserFactory
 from testing.localstripe import CARD_DECLINED_ON_CHARGE
@@ -160,6 +161,9 @@ def test_bills_from_before_an_account_was_verified_do_not_follow_the_address():
         email=squatter.email,
         spot=ParkingSpotFactory(),
         rate="4.50",
+        first_hour_cents=450,
+        later_hour_cents=450,
+        meter_hours=FLAT_METER_HOURS,
         start_time=timezone.now() - timedelta(hours=2),
         end_time=timezone.now() - timedelta(hours=1),
         ended_at=timezone.now() - timedelta(hours=1),

@@ -14,6 +14,7 @@ from payments.exceptions import PaymentProviderUnavailable
 from payments.models import Payment, PaymentState
 from payments.services.charges import payment_charge_reservation
 from reservations.models import Reservation, ReservationStatus
+from reservations.pricing import FLAT_METER_HOURS
 from reservations.services import reservation_link_opened
 from secure_my_spot.exceptions import ConflictError
 from testing.factories import ParkingSpotFactory
@@ -31,6 +32,9 @@ def without_card(status: str, amount_cents: int | None = 450) -> Reservation:
         spot=ParkingSpotFactory(),
         email="nocard@example.com",
         rate="4.50",
+        first_hour_cents=450,
+        later_hour_cents=450,
+        meter_hours=FLAT_METER_HOURS,
         start_time=now,
         end_time=now + timedelta(hours=1),
         status=status,
@@ -56,8 +60,9 @@ def test_charging_twice_makes_one_payment_intent(localstripe, ended_reservation)
     assert (payment.attempt, payment.state) == (1, PaymentState.SUCCEEDED)
     [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
     assert payment_intent["id"] == payment.stripe_payment_intent_id
-    # 31 started minutes at $4.50 an hour.
-    assert (reservation.amount_cents, payment_intent["amount"]) == (233, 233)
+    # 31 started minutes of the factory spot's first hour, "elsewhere" at $1.50 an hour:
+    # 77.5 cents, half up.
+    assert (reservation.amount_cents, payment_intent["amount"]) == (78, 78)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -103,7 +108,7 @@ def test_card_declined_when_charged_fails_the_payment_emails_and_blocks_booking(
     [email] = payment_failed_emails(outbox)
     assert email.to == ["declined@example.com"]
     assert email.reply_to == [settings.PAYMENTS_SUPPORT_EMAIL]
-    assert "$2.33" in email.body and "ending in 0341" in email.body
+    assert "$0.78" in email.body and "ending in 0341" in email.body
     assert "How to settle it" in email.body
     assert "How to settle it" in email.alternatives[0][0]
     body = {"reservation": {"email": "DECLINED@example.com", "reservation_length": 30}}

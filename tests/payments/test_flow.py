@@ -81,8 +81,8 @@ def test_guest_flow_from_booking_to_paid(
     assert ended.status_code == 200, ended.content
     reservation.refresh_from_db()
     assert reservation.status == S.ENDED
-    # 37 minutes and a little: 38 started minutes at $4.50 an hour.
-    assert reservation.amount_cents == 285
+    # 37 minutes and a little: 38 started minutes of the first hour at $1.50 ("elsewhere").
+    assert reservation.amount_cents == 95
 
     assert payment_charge_reservation(reservation_id=reservation.pk).status == S.PAID
 
@@ -90,7 +90,7 @@ def test_guest_flow_from_booking_to_paid(
     [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
     assert payment_intent["id"] == recorded_payment_intent(reservation)
     assert payment_intent["status"] == "succeeded"
-    assert (payment_intent["amount"], payment_intent["currency"]) == (285, "usd")
+    assert (payment_intent["amount"], payment_intent["currency"]) == (95, "usd")
     assert payment_intent["metadata"] == {
         "reservation": reservation.public_id,
         "deployment": settings.DEPLOYMENT_TAG,
@@ -126,10 +126,10 @@ def test_signed_in_flow_from_booking_to_paid(
     )
 
     assert reservation.status == S.PAID
-    # 21 started minutes at $6.00 an hour.
-    assert reservation.amount_cents == 210
+    # 21 started minutes of the first hour at $1.50 ("elsewhere"): 52.5 cents, half up.
+    assert reservation.amount_cents == 53
     [payment_intent] = localstripe.payment_intents(reservation.stripe_customer_id)
-    assert (payment_intent["amount"], payment_intent["status"]) == (210, "succeeded")
+    assert (payment_intent["amount"], payment_intent["status"]) == (53, "succeeded")
     listed = signed_in.get("/expired-reservations-auth/").json()
     assert [(item["id"], item["status"], item["paid"]) for item in listed] == [
         (reservation_id, "paid", True)

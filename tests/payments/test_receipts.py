@@ -2,6 +2,7 @@
 carries one, once."""
 
 import io
+import math
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from payments.services.charges import payment_apply_result, payment_charge_reser
 from reservations.emails import SUBJECTS, format_local_time, reservation_email_dedupe_key
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
-from reservations.pricing import billed_minutes, format_dollars
+from reservations.pricing import format_dollars
 from reservations.services import reservation_lock
 from testing.factories import ParkingSpotFactory, ReservationFactory, UserFactory
 from testing.localstripe import CARD_DECLINED_ON_CHARGE, CARD_OK
@@ -96,10 +97,12 @@ def test_a_paid_reservation_has_a_receipt_in_cents_and_new_york_time(
     assert NEW_YORK_ISO.match(receipt["start_time"]) and NEW_YORK_ISO.match(receipt["end_time"])
     assert datetime.fromisoformat(receipt["start_time"]) == reservation.start_time
     assert datetime.fromisoformat(receipt["end_time"]) == reservation.ended_at
-    assert receipt["billed_minutes"] == billed_minutes(
-        start=reservation.start_time, end=reservation.ended_at
+    # The factory's spot is metered around the clock: every started minute is billed, the
+    # first hour at "elsewhere"'s 150 cents.
+    assert receipt["billed_minutes"] == math.ceil(
+        (reservation.ended_at - reservation.start_time) / timedelta(minutes=1)
     )
-    assert (receipt["rate_cents"], receipt["amount_cents"]) == (450, reservation.amount_cents)
+    assert (receipt["rate_cents"], receipt["amount_cents"]) == (150, reservation.amount_cents)
     assert (receipt["card_brand"], receipt["card_last4"]) == ("visa", "4242")
     assert (receipt["status"], receipt["payment_state"]) == (S.PAID, PaymentState.SUCCEEDED)
     assert receipt["stripe_payment_intent_id"] == recorded_payment_intent(reservation)

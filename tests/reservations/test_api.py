@@ -55,7 +55,7 @@ def test_auth_booking(signed_in, user, spot, slash):
     assert body["user"] == user.pk
     assert body["email"] == user.email
     assert body["parking_spot"] == spot.pk
-    assert body["rate"] == "4.50"
+    assert body["rate"] == "1.50"  # the first-hour rate of "elsewhere" (unzoned spot)
     assert body["status"] == "pending_payment"
     assert body["paid"] is False
     assert body["amount_cents"] == 0
@@ -139,10 +139,13 @@ def test_bad_lengths_are_400_naming_the_field(signed_in, spot, length):
 
 
 def test_spot_time_limit_caps_the_length(signed_in, spot):
-    spot.time_limit_minutes = 60
+    # Metered around the clock with a 1-hour limit: any hour the tests run is metered.
+    spot.meter_hours = "1HR Pas Mon-Sun 0000-2400"
     spot.save()
 
-    assert book_auth(signed_in, spot.pk, length=61).status_code == 400
+    too_long = book_auth(signed_in, spot.pk, length=61)
+    assert too_long.status_code == 400
+    assert "1-hour limit daily 00:00-24:00" in too_long.json()["reservation_length"][0]
     assert book_auth(signed_in, spot.pk, length=60).status_code == 201
 
 

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from reservations.models import Reservation
+from reservations.pricing import FLAT_METER_HOURS, reservation_amount_cents
 from testing.factories import ParkingSpotFactory, ReservationFactory
 
 BEFORE_PUBLIC_IDS = [("reservations", "0003_unmailed_index")]
@@ -46,6 +47,13 @@ def test_existing_reservations_get_distinct_public_ids():
     assert len(public_ids) == len(rows) == len(set(public_ids))
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", public_id) for public_id in public_ids)
     assert {reservation.client_address for reservation in migrated} == {None}
+    # 0009: the flat rule they were booked under, which bills them exactly as before, New
+    # Year's Day (a meter holiday) included.
+    assert {(r.first_hour_cents, r.later_hour_cents, r.meter_hours) for r in migrated} == {
+        (450, 450, FLAT_METER_HOURS)
+    }
+    paid = migrated.filter(status="paid").first()
+    assert reservation_amount_cents(paid, end=paid.end_time) == paid.amount_cents == 450
     # New rows still get theirs from the model's default.
     assert Reservation.objects.create(**_copy_of(migrated.first())).public_id not in public_ids
 
@@ -55,6 +63,9 @@ def _copy_of(reservation: Reservation) -> dict:
         "email": reservation.email,
         "spot_id": reservation.spot_id,
         "rate": reservation.rate,
+        "first_hour_cents": reservation.first_hour_cents,
+        "later_hour_cents": reservation.later_hour_cents,
+        "meter_hours": reservation.meter_hours,
         "start_time": reservation.start_time,
         "end_time": reservation.end_time,
         "status": "cancelled",

@@ -4,10 +4,39 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reservations.pricing import amount_cents, billed_minutes, format_dollars
+from reservations.models import Reservation
+from reservations.pricing import (
+    FLAT_METER_HOURS,
+    format_dollars,
+    reservation_amount_cents,
+    reservation_quote,
+)
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
+# Christmas 2026, a meter holiday (seeded): the flat rule of older rows bills it all the same.
+CHRISTMAS = datetime(2026, 12, 25, 15, 0, tzinfo=UTC)
+
+
+def flat_row(rate: str, start: datetime = T0) -> Reservation:
+    """A reservation as migration 0009 leaves one booked under the flat rule."""
+    cents = int(Decimal(rate) * 100)
+    return Reservation(
+        rate=Decimal(rate),
+        first_hour_cents=cents,
+        later_hour_cents=cents,
+        meter_hours=FLAT_METER_HOURS,
+        start_time=start,
+    )
+
+
+def amount_cents(*, rate: Decimal, start: datetime, end: datetime) -> int:
+    row = flat_row(str(rate), start)
+    return reservation_amount_cents(row, end=end)
+
+
+def billed_minutes(*, start: datetime, end: datetime) -> int:
+    return reservation_quote(flat_row("1.00", start), end=end).metered_minutes
 
 
 @pytest.mark.parametrize(
@@ -23,7 +52,7 @@ T0 = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
         (timedelta(hours=24), 1440),
     ],
 )
-def test_billed_minutes_are_started_minutes(duration, minutes):
+def test_billed_minutes_are_started_minutes(duration, minutes):  # flat rule: every minute
     assert billed_minutes(start=T0, end=T0 + duration) == minutes
 
 
@@ -43,8 +72,9 @@ def test_billed_minutes_are_started_minutes(duration, minutes):
         ("9999.99", timedelta(hours=24), 23999976),
     ],
 )
-def test_amount_cents(rate, duration, cents):
-    assert amount_cents(rate=Decimal(rate), start=T0, end=T0 + duration) == cents
+@pytest.mark.parametrize("start", [T0, CHRISTMAS])
+def test_rows_booked_before_meter_pricing_bill_the_flat_rule(db, rate, duration, cents, start):
+    assert amount_cents(rate=Decimal(rate), start=start, end=start + duration) == cents
 
 
 def test_minimum_charge_is_a_setting(settings):

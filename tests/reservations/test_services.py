@@ -1,11 +1,13 @@
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from parking_spots.models import ParkingSpot
+from parking_spots.models import ParkingSpot, RateZone
 from reservations.models import Reservation, ReservationStatus
+from reservations.pricing import reservation_amount_cents
 from reservations.selectors import spot_is_held_now
 from reservations.services import (
     TRANSITIONS,
@@ -31,7 +33,7 @@ def book(spot, minutes=60, email="Guest@Example.com", **kwargs):
     return reservation_create(spot_id=spot.pk, reservation_length=minutes, email=email, **kwargs)
 
 
-def test_booking_holds_the_spot_from_now_at_the_spot_rate(spot, settings):
+def test_booking_holds_the_spot_from_now_at_its_zone_rates(spot, settings):
     settings.RESERVATION_HOLD_MINUTES = 7
     before = timezone.now()
 
@@ -39,18 +41,29 @@ def test_booking_holds_the_spot_from_now_at_the_spot_rate(spot, settings):
 
     assert reservation.status == S.PENDING_PAYMENT
     assert reservation.email == "guest@example.com"
-    assert reservation.rate == spot.rate
+    # Unzoned: "elsewhere", first hour 150 cents, later hours 250; `rate` is the first hour's.
+    assert (reservation.first_hour_cents, reservation.later_hour_cents) == (150, 250)
+    assert reservation.rate == Decimal("1.50")
+    assert reservation.meter_hours == spot.meter_hours
     assert before <= reservation.start_time <= timezone.now()
     assert reservation.end_time - reservation.start_time == timedelta(minutes=45)
     assert reservation.hold_expires_at - reservation.start_time == timedelta(minutes=7)
 
 
-def test_rate_is_fixed_at_booking(spot):
-    reservation = book(spot)
-    ParkingSpot.objects.filter(pk=spot.pk).update(rate="9.99")
+def test_rates_and_hours_are_fixed_at_booking(spot):
+    zone, _ = RateZone.objects.update_or_create(
+        code="retail", defaults={"name": "Retail", "first_hour_cents": 200, "later_hour_cents": 300}
+    )
+    ParkingSpot.objects.filter(pk=spot.pk).update(zone=zone)
+    reservation = book(spot, minutes=90)
+    RateZone.objects.filter(pk=zone.pk).update(first_hour_cents=999, later_hour_cents=999)
+    ParkingSpot.objects.filter(pk=spot.pk).update(meter_hours="1HR Pas Mon-Sun 0000-2400")
 
     reservation.refresh_from_db()
-    assert str(reservation.rate) == "4.50"
+    assert (str(reservation.rate), reservation.first_hour_cents) == ("2.00", 200)
+    assert reservation.meter_hours == spot.meter_hours
+    # 60 minutes at 200 and 30 at 300, metered around the clock as booked.
+    assert reservation_amount_cents(reservation, end=reservation.end_time) == 350
 
 
 def test_second_booking_of_a_held_spot_conflicts(spot):
@@ -111,11 +124,13 @@ def test_spot_is_held_now(spot, status, start_offset, minutes, held):
 
 
 def test_inactive_unknown_and_too_long(spot):
-    spot.time_limit_minutes = 120
+    # Metered around the clock with a 2-hour limit: any hour the tests run is metered.
+    spot.meter_hours = "2HR Pas Mon-Sun 0000-2400"
     spot.save()
     with pytest.raises(ApplicationError) as too_long:
         book(spot, minutes=121)
     assert too_long.value.field == "reservation_length"
+    assert "2-hour limit daily 00:00-24:00" in str(too_long.value)
     assert book(spot, minutes=120).status == S.PENDING_PAYMENT
 
     closed = ParkingSpotFactory(active=False)
