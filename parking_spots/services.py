@@ -259,6 +259,8 @@ def parking_spot_seed_demo(*, count: int = 500, seed: int = 2026) -> int:
     rng = random.Random(seed)  # noqa: S311 - demo positions, not a secret
     spots = []
     for number in range(1, count + 1):
+        # Metered around the clock: a demo booking is billed whatever the hour it is tried.
+        hours = rng.choice((1, 2, 3))
         along, across = rng.random(), rng.uniform(-1, 1) * DEMO_HALF_WIDTH_DEGREES
         lat = DEMO_SOUTH[0] + along * (DEMO_NORTH[0] - DEMO_SOUTH[0]) + across
         lng = DEMO_SOUTH[1] + along * (DEMO_NORTH[1] - DEMO_SOUTH[1]) - across
@@ -269,7 +271,8 @@ def parking_spot_seed_demo(*, count: int = 500, seed: int = 2026) -> int:
                 rate=rng.choice((Decimal("3.50"), Decimal("4.50"), Decimal("5.50"))),
                 borough="Manhattan",
                 street=f"Demo spot {number}",
-                time_limit_minutes=rng.choice((60, 120, 180)),
+                meter_hours=f"{hours}HR Pas Mon-Sun 0000-2400",
+                time_limit_minutes=hours * 60,
             )
         )
     ParkingSpot.objects.bulk_create(spots)
