@@ -200,7 +200,10 @@ def journey(api: Api, stripe: LocalStripe, inbox: Callable[[str], list[str]]) ->
         "PATCH", f"/update-reservation-auth/{rid}/", {"reservation": {"end_time": None}}
     )
     assert status == 200, ended
-    assert ended["status"] == "ended" and ended["amount_cents"] >= 50, ended
+    # A real meter bills its metered minutes only: outside its posted hours (CI in a New
+    # York evening, a Sunday) the bill is 0 and nothing is charged.
+    assert ended["status"] == "ended", ended
+    assert ended["amount_cents"] == ended["quoted_amount_cents"], ended
 
     def paid() -> dict | None:
         status, past = api.call("GET", "/expired-reservations-auth/")
@@ -212,5 +215,6 @@ def journey(api: Api, stripe: LocalStripe, inbox: Callable[[str], list[str]]) ->
     wait_for('the "ended" e-mail', 60, lambda: ENDED_SUBJECT in inbox(email))
     intents = stripe.request("GET", "/v1/payment_intents", {"limit": 100})["data"]
     mine = [pi for pi in intents if pi.get("metadata", {}).get("reservation") == rid]
-    assert [(pi["amount"], pi["status"]) for pi in mine] == [(ended["amount_cents"], "succeeded")]
+    expected = [(ended["amount_cents"], "succeeded")] if ended["amount_cents"] else []
+    assert [(pi["amount"], pi["status"]) for pi in mine] == expected
     return {"email": email, "reservation": charged, "subjects": inbox(email)}
