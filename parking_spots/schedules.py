@@ -428,7 +428,9 @@ def _groups(text: str) -> list[_Group]:
 
 
 def _clauses(text: str) -> tuple[Clause, ...]:
-    clauses: list[Clause] = []
+    # The windows of each set of terms (days, vehicle, limit, months), in the order the
+    # terms first appear: that order settles overlaps.
+    windows: dict[tuple, list[tuple[int, int]]] = {}
     limit, vehicle, days = None, ANY, frozenset()
     for group in _groups(text):
         if not group.windows:
@@ -438,33 +440,19 @@ def _clauses(text: str) -> tuple[Clause, ...]:
         days = frozenset(group.days) or days
         if not days:
             raise _Unreadable(text)
-        months = frozenset(group.months) or ALL_MONTHS
+        spans = windows.setdefault(
+            (days, vehicle, limit, frozenset(group.months) or ALL_MONTHS), []
+        )
         for opens, closes in group.windows:
-            spans = [(opens, closes)] if opens < closes else [(opens, MINUTES_PER_DAY), (0, closes)]
-            clauses.extend(
-                Clause(
-                    days=days,
-                    start_minute=start,
-                    end_minute=end,
-                    vehicle=vehicle,
-                    limit_minutes=limit,
-                    months=months,
-                )
-                for start, end in spans
-                if start < end
+            overnight = [(opens, MINUTES_PER_DAY), (0, closes)]
+            spans.extend(
+                s for s in ([(opens, closes)] if opens < closes else overnight) if s[0] < s[1]
             )
-    return _join_touching(clauses)
+    return _join_touching(windows)
 
 
-def _join_touching(clauses: list[Clause]) -> tuple[Clause, ...]:
-    """Windows that overlap or touch under the same terms become one clause.
-
-    Clauses keep the order in which their terms first appear: it settles overlaps.
-    """
-    windows: dict[tuple, list[tuple[int, int]]] = {}
-    for clause in clauses:
-        terms = (clause.days, clause.vehicle, clause.limit_minutes, clause.months)
-        windows.setdefault(terms, []).append((clause.start_minute, clause.end_minute))
+def _join_touching(windows: dict[tuple, list[tuple[int, int]]]) -> tuple[Clause, ...]:
+    """Windows that overlap or touch under the same terms become one clause."""
     joined: list[Clause] = []
     for (days, vehicle, limit, months), spans in windows.items():
         merged: list[list[int]] = []
