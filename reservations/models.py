@@ -8,6 +8,7 @@ from django.db.models import Func, Q
 from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
+from users.plates import PLATE_MAX_LENGTH, STATE_MAX_LENGTH
 
 
 class TsTzRange(Func):
@@ -71,6 +72,15 @@ class Reservation(models.Model):
     )
     email = models.EmailField("e-mail", max_length=254, help_text="Stored lower case.")
     spot = models.ForeignKey(ParkingSpot, on_delete=models.PROTECT, related_name="reservations")
+    plate = models.CharField(
+        max_length=PLATE_MAX_LENGTH,
+        blank=True,
+        help_text="The car's plate, normalised (users.plates); empty until the person gives "
+        "it. A copy, not a link: removing a vehicle never changes a stay.",
+    )
+    plate_state = models.CharField(
+        "plate's state", max_length=STATE_MAX_LENGTH, blank=True, help_text="Its issuer: NY."
+    )
     rate = models.DecimalField(
         "hourly rate (USD)",
         max_digits=6,
@@ -152,6 +162,12 @@ class Reservation(models.Model):
                 condition=Q(status__in=HOLDING_STATUSES),
                 name="reservation_ahead_by_address",
             ),
+            # Enforcement's "is this plate covered now": a plate's stays, latest end first.
+            models.Index(
+                fields=["plate", "plate_state", "-end_time"],
+                condition=~Q(plate=""),
+                name="reservation_plate_end",
+            ),
         ]
         constraints = [
             ExclusionConstraint(
@@ -183,6 +199,10 @@ class Reservation(models.Model):
                 name="reservation_billed_has_amount",
             ),
             models.CheckConstraint(condition=Q(rate__gte=0), name="reservation_rate_non_negative"),
+            models.CheckConstraint(
+                condition=Q(plate="", plate_state="") | (~Q(plate="") & ~Q(plate_state="")),
+                name="reservation_plate_has_state",
+            ),
         ]
 
     def __str__(self) -> str:
