@@ -1,5 +1,7 @@
+from decimal import Decimal
+
 from django.contrib.postgres.indexes import GistIndex
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -9,6 +11,10 @@ RATE_CHANGE_HELP = (
     "A change prices new quotes and bookings only: a reservation keeps the rates copied onto "
     "it when it was made, so no bill already made changes."
 )
+# DOT's 2023 Zone 3 ("elsewhere") rates, as migration 0004 seeds them: what prices a spot
+# when the table holds no row for its zone.
+ELSEWHERE_FIRST_HOUR_CENTS = 150
+ELSEWHERE_LATER_HOUR_CENTS = 250
 
 
 class RateZone(models.Model):
@@ -21,8 +27,10 @@ class RateZone(models.Model):
     code = models.SlugField(max_length=32, unique=True, help_text="The assignment rule's name.")
     name = models.CharField(max_length=100)
     first_hour_cents = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)],
-        help_text=f"Cents for the first metered hour. {RATE_CHANGE_HELP}",
+        # A spot shows it as dollars in a numeric(6, 2).
+        validators=[MinValueValidator(1), MaxValueValidator(99_999)],
+        help_text=f"Cents for the first metered hour, shown as the zone's spots' `rate`. "
+        f"{RATE_CHANGE_HELP}",
     )
     later_hour_cents = models.PositiveIntegerField(
         validators=[MinValueValidator(1)],
@@ -35,8 +43,10 @@ class RateZone(models.Model):
         ordering = ["-first_hour_cents", "code"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(first_hour_cents__gt=0) & Q(later_hour_cents__gt=0),
-                name="rate_zone_rates_positive",
+                condition=Q(first_hour_cents__gt=0)
+                & Q(first_hour_cents__lt=100_000)
+                & Q(later_hour_cents__gt=0),
+                name="rate_zone_rates_in_range",
             ),
         ]
 
@@ -65,7 +75,16 @@ class ParkingSpot(models.Model):
 
     lat = models.DecimalField(max_digits=8, decimal_places=6)
     lng = models.DecimalField(max_digits=9, decimal_places=6)
-    rate = models.DecimalField("hourly rate (USD)", max_digits=6, decimal_places=2)
+    rate = models.DecimalField(
+        "hourly rate (USD)",
+        max_digits=6,
+        decimal_places=2,
+        editable=False,
+        # A database default, so a new spot reads back (RETURNING) the rate the trigger set.
+        db_default=Decimal(ELSEWHERE_FIRST_HOUR_CENTS) / 100,
+        help_text="The contract's `rate`: its zone's first-hour rate (\"elsewhere\" when not "
+        "zoned), kept so by the database (migration 0005), whoever writes the spot or the zone.",
+    )
     active = models.BooleanField(default=True)
 
     meter_number = models.CharField(max_length=32, null=True, blank=True, unique=True)

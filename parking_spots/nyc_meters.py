@@ -7,14 +7,12 @@ normalised here and nothing in it is trusted to fit the database as is.
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from parking_spots.models import ParkingSpot
 from parking_spots.schedules import parse_meter_hours
 
-CENT = Decimal("0.01")
 REQUIRED_COLUMNS = frozenset(
     {"Meter Number", "Status", "Facility", "Borough", "Latitude", "Longitude", "Meter_Hours"}
 )
@@ -22,19 +20,6 @@ REQUIRED_COLUMNS = frozenset(
 BOROUGHS = ("Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island")
 BOROUGH_TYPOS = {"brookyln": "Brooklyn"}
 _BOROUGH_KEYS = {name.casefold(): name for name in BOROUGHS} | BOROUGH_TYPOS
-
-# The export has no prices. These hourly rates (USD) approximate NYC DOT's posted passenger
-# rates by borough; "default" prices a borough the table does not name. Operators override
-# them with the PARKING_SPOT_RATES setting or the importer's `--rates` file.
-DEFAULT_RATE_KEY = "default"
-DEFAULT_RATES: dict[str, Decimal] = {
-    "Manhattan": Decimal("4.50"),
-    "Brooklyn": Decimal("2.50"),
-    "Queens": Decimal("2.50"),
-    "Bronx": Decimal("2.00"),
-    "Staten Island": Decimal("1.50"),
-    DEFAULT_RATE_KEY: Decimal("2.50"),
-}
 
 ACTIVE = "active"
 RETIRED_STATUSES = frozenset({"inactive", "retired"})
@@ -147,20 +132,3 @@ def parse_row(row: dict[str | None, str | list | None]) -> MeterRecord:
         to_street=_fit("to_street", clean(row.get("To_Street"))),
         meter_hours=clean(row["Meter_Hours"]),
     )
-
-
-def rate_table(*overrides: Mapping[str, object]) -> dict[str, Decimal]:
-    """DEFAULT_RATES with each override applied in turn, every rate checked as money."""
-    table = dict(DEFAULT_RATES)
-    limit = Decimal(10) ** (ParkingSpot._meta.get_field("rate").max_digits - 2)
-    for override in overrides:
-        for key, value in override.items():
-            try:
-                rate = Decimal(str(value))
-            except ArithmeticError:
-                raise ValueError(f"rate for {key!r} is not a number: {value!r}") from None
-            if not rate.is_finite() or not 0 <= rate < limit or rate != rate.quantize(CENT):
-                raise ValueError(f"rate for {key!r} must be 0 to {limit - CENT} USD: {value!r}")
-            name = key if key == DEFAULT_RATE_KEY else normalise_borough(key)
-            table[name] = rate.quantize(CENT)
-    return table

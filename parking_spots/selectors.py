@@ -2,7 +2,13 @@ from datetime import date
 
 from django.db.models import Count
 
-from parking_spots.models import Holiday, ParkingSpot, RateZone
+from parking_spots.models import (
+    ELSEWHERE_FIRST_HOUR_CENTS,
+    ELSEWHERE_LATER_HOUR_CENTS,
+    Holiday,
+    ParkingSpot,
+    RateZone,
+)
 from parking_spots.zones import ELSEWHERE
 
 
@@ -15,11 +21,13 @@ def holidays_between(*, start: date, end: date) -> frozenset[date]:
     )
 
 
-# DOT's 2023 Zone 3 rates, as migration 0004 seeds "elsewhere": what prices an unzoned spot
-# when the table has no such row (a database emptied by hand, or a test that flushed the
-# seeded rows), so a booking never fails for want of a rate.
+# What prices an unzoned spot when the table has no "elsewhere" row (a database emptied by
+# hand, or a test that flushed the seeded rows), so a booking never fails for want of a rate.
 ELSEWHERE_FALLBACK = RateZone(
-    code=ELSEWHERE, name="All other metered locations", first_hour_cents=150, later_hour_cents=250
+    code=ELSEWHERE,
+    name="All other metered locations",
+    first_hour_cents=ELSEWHERE_FIRST_HOUR_CENTS,
+    later_hour_cents=ELSEWHERE_LATER_HOUR_CENTS,
 )
 
 

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from parking_spots.models import ParkingSpot, RateZone
 from parking_spots.nyc_meters import (
-    DEFAULT_RATE_KEY,
     REQUIRED_COLUMNS,
     MeterRecord,
     SkipRow,
@@ -24,10 +23,10 @@ from secure_my_spot.exceptions import ApplicationError
 from secure_my_spot.locking import rows_lock
 
 # What the importer owns on a spot; anything else (an operator's notes to come) it leaves be.
+# Not the rate: the database copies it from the spot's zone.
 IMPORTED_FIELDS = (
     "lat",
     "lng",
-    "rate",
     "active",
     "borough",
     "street",
@@ -81,16 +80,10 @@ def _csv_rows(csv_file: TextIO, summary: ImportSummary) -> Iterator[dict]:
         yield row
 
 
-def _spot_values(
-    record: MeterRecord, rates: Mapping[str, Decimal], zone_ids: Mapping[str, int]
-) -> dict:
-    rate = rates.get(record.borough, rates.get(DEFAULT_RATE_KEY))
-    if rate is None:
-        raise SkipRow(f"no rate for borough {record.borough or 'missing'}")
+def _spot_values(record: MeterRecord, zone_ids: Mapping[str, int]) -> dict:
     return {
         "lat": record.lat,
         "lng": record.lng,
-        "rate": rate,
         "active": True,
         "borough": record.borough,
         "street": record.street,
@@ -108,7 +101,6 @@ def _spot_values(
 @transaction.atomic
 def _import_batch(
     records: dict[str, MeterRecord],
-    rates: Mapping[str, Decimal],
     zone_ids: Mapping[str, int],
     summary: ImportSummary,
 ) -> None:
@@ -133,11 +125,7 @@ def _import_batch(
             else:
                 summary.unchanged += 1
             continue
-        try:
-            values = _spot_values(record, rates, zone_ids)
-        except SkipRow as skip:
-            summary.skipped[str(skip)] += 1
-            continue
+        values = _spot_values(record, zone_ids)
         if spot is not None and spot.zone_pinned:
             values["zone_id"] = spot.zone_id
         if spot is None:
@@ -157,15 +145,13 @@ def _import_batch(
     ParkingSpot.objects.filter(pk__in=deactivate).update(active=False, updated_at=timezone.now())
 
 
-def parking_spot_import_nyc_meters(
-    *, csv_file: TextIO, rates: Mapping[str, Decimal], batch_size: int = 1000
-) -> ImportSummary:
+def parking_spot_import_nyc_meters(*, csv_file: TextIO, batch_size: int = 1000) -> ImportSummary:
     """Upsert spots from NYC's parking meter export, streaming it batch by batch.
 
     Memory holds one batch, whatever the file's size. Active on-street meters become active
     spots; inactive or retired ones deactivate theirs (never delete: reservations point at
     spots). When a meter appears twice, the later row wins. Each spot gets its rate zone by
-    the rule of parking_spots/zones.py, unless an operator pinned it.
+    the rule of parking_spots/zones.py, unless an operator pinned it, and with it its rate.
     """
     summary = ImportSummary()
     zone_ids = dict(RateZone.objects.values_list("code", "pk"))
@@ -180,10 +166,10 @@ def parking_spot_import_nyc_meters(
             summary.skipped["superseded by a later row for the same meter"] += 1
         batch[record.meter_number] = record
         if len(batch) >= batch_size:
-            _import_batch(batch, rates, zone_ids, summary)
+            _import_batch(batch, zone_ids, summary)
             batch = {}
     if batch:
-        _import_batch(batch, rates, zone_ids, summary)
+        _import_batch(batch, zone_ids, summary)
     return summary
 
 
@@ -199,8 +185,7 @@ def parking_spot_assign_zones(
 
     Returns how many changed, so repeating it is harmless. Batch by batch, each locked while
     it is compared and written: an import running alongside cannot pair a new position with
-    the zone of the old one. Only `zone` is written: the spots' public JSON, `updated_at`
-    included, stays as it is.
+    the zone of the old one. Only `zone` is written (and, by the database, the rate it sets).
     """
     zone_ids = dict(RateZone.objects.values_list("code", "pk"))
     candidates = (ParkingSpot.objects.all() if spots is None else spots).filter(zone_pinned=False)
@@ -257,6 +242,7 @@ def parking_spot_seed_demo(*, count: int = 500, seed: int = 2026) -> int:
     if ParkingSpot.objects.exists():
         return 0
     rng = random.Random(seed)  # noqa: S311 - demo positions, not a secret
+    zone_ids = dict(RateZone.objects.values_list("code", "pk"))
     spots = []
     for number in range(1, count + 1):
         # Metered around the clock: a demo booking is billed whatever the hour it is tried.
@@ -268,9 +254,9 @@ def parking_spot_seed_demo(*, count: int = 500, seed: int = 2026) -> int:
             ParkingSpot(
                 lat=Decimal(f"{lat:.6f}"),
                 lng=Decimal(f"{lng:.6f}"),
-                rate=rng.choice((Decimal("3.50"), Decimal("4.50"), Decimal("5.50"))),
                 borough="Manhattan",
                 street=f"Demo spot {number}",
+                zone_id=zone_ids.get(zone_code_for(lat=lat, lng=lng)),
                 meter_hours=f"{hours}HR Pas Mon-Sun 0000-2400",
                 time_limit_minutes=hours * 60,
             )

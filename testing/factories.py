@@ -39,7 +39,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 class ParkingSpotFactory(factory.django.DjangoModelFactory):
     """An active meter in Midtown Manhattan; pass lat/lng (Decimal or str) to place it.
 
-    Not zoned, so priced at "elsewhere" (first hour 150 cents, later hours 250), and metered
+    Not zoned, so priced and shown (`rate` 1.50) at "elsewhere" (first hour 150 cents, later
+    hours 250), and metered
     around the clock without a limit or holidays (FLAT_METER_HOURS): what a stay costs does
     not depend on the day or hour the tests run. Pass `meter_hours` and `zone` to test the
     meter's rules."""
@@ -49,7 +50,6 @@ class ParkingSpotFactory(factory.django.DjangoModelFactory):
 
     lat = Decimal("40.758000")
     lng = Decimal("-73.985500")
-    rate = Decimal("4.50")
     # Seven digits, Manhattan's starting with 1, as in the NYC export; numbered, so unique
     # (and apart from the test exports' 1000001...).
     meter_number = factory.Sequence(lambda n: str(1_900_000 + n))
@@ -75,9 +75,9 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     spot = factory.SubFactory(ParkingSpotFactory)
     # One guest, whom the tests address by this e-mail (guest routes, manage links, mail).
     email = "guest@example.com"
-    rate = factory.SelfAttribute("spot.rate")
-    # The flat rule at the spot's rate unless given: what a reservation booked before meter
-    # pricing carries (migration 0009).
+    # The flat rule at Manhattan's old flat rate unless given: what a reservation booked
+    # before meter pricing carries (migration 0009).
+    rate = Decimal("4.50")
     first_hour_cents = factory.LazyAttribute(lambda o: int(o.rate * 100))
     later_hour_cents = factory.SelfAttribute("first_hour_cents")
     meter_hours = FLAT_METER_HOURS

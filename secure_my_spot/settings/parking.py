@@ -1,11 +1,8 @@
-"""The product's rules: spot rates, how long a reservation may last and hold its spot, the
-smallest bill, holds per client, reminders."""
+"""The product's rules: how long a reservation may last and hold its spot, the smallest bill,
+holds per client, reminders. Rates are data, not settings: the admin's Rate zones."""
 
 from secure_my_spot.settings.core import env
 
-# Hourly rates (USD) by borough for `import_nyc_meters`, over parking_spots.nyc_meters'
-# DEFAULT_RATES, e.g. PARKING_SPOT_RATES='{"Manhattan": "5.00", "default": "2.50"}'.
-PARKING_SPOT_RATES = env.json("PARKING_SPOT_RATES", default={})
 # Longest reservation (a spot's own meter limit can lower it), in minutes.
 RESERVATION_MAX_MINUTES = env.int("RESERVATION_MAX_MINUTES", default=24 * 60)
 # How long a new reservation holds its spot while the client enters card details.

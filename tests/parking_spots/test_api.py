@@ -27,7 +27,7 @@ def test_routes_answer_with_and_without_trailing_slash(api_client, path, slash) 
 
 
 def test_list_shows_available_spots_in_the_contract_shape(api_client) -> None:
-    spot = ParkingSpotFactory(lat=Decimal("40.7"), lng=Decimal("-74"), rate=Decimal("3"))
+    spot = ParkingSpotFactory(lat=Decimal("40.7"), lng=Decimal("-74"))
     ParkingSpotFactory(active=False)
 
     body = api_client.get("/available-parking-spots/").json()
@@ -41,7 +41,7 @@ def test_list_shows_available_spots_in_the_contract_shape(api_client) -> None:
         spot.pk,
         "40.700000",
         "-74.000000",
-        "3.00",
+        "1.50",  # the first-hour rate of "elsewhere", the zone of a spot not zoned
     )
     assert shown["reserved"] is False
     assert shown["active"] is True
@@ -51,7 +51,7 @@ def test_list_shows_available_spots_in_the_contract_shape(api_client) -> None:
 def test_fast_rows_equal_the_output_serializer() -> None:
     """The routes skip DRF's per-field serialization; this pins them to the serializer."""
     ParkingSpotFactory(meter_number=None, side_of_street="N", time_limit_minutes=None)
-    ParkingSpotFactory(rate=Decimal("0.5"), lat=Decimal("-0.000001"), street='"Quoted" \\ ü')
+    ParkingSpotFactory(lat=Decimal("-0.000001"), street='"Quoted" \\ ü')
     whole_second = ParkingSpotFactory()
     ParkingSpot.objects.filter(pk=whole_second.pk).update(
         created_at=datetime(2026, 11, 29, 4, 5, 6, tzinfo=UTC)

@@ -1,7 +1,6 @@
 """The importer against the hand-written quirks file and the full NYC export."""
 
 import csv
-import json
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -10,7 +9,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from parking_spots.models import ParkingSpot
-from parking_spots.nyc_meters import DEFAULT_RATES
 from tests.parking_spots.conftest import DATA, import_file
 
 pytestmark = pytest.mark.django_db
@@ -47,9 +45,10 @@ def test_quirks_are_normalised() -> None:
     import_file(QUIRKS)
 
     brooklyn = spot("3000001")
-    assert (brooklyn.borough, brooklyn.rate, brooklyn.side_of_street) == (
+    assert (brooklyn.borough, brooklyn.zone.code, brooklyn.rate, brooklyn.side_of_street) == (
         "Brooklyn",
-        DEFAULT_RATES["Brooklyn"],
+        "elsewhere",
+        Decimal("1.50"),  # the zone's first-hour rate
         "W",
     )
     assert spot("4000001").borough == "Queens"
@@ -136,34 +135,16 @@ def test_active_again_reactivates() -> None:
     assert summary.updated == 2  # 1000001 back on, 1000002's hours back
 
 
-def test_command_prints_the_summary(tmp_path: Path, settings) -> None:
-    settings.PARKING_SPOT_RATES = {"Bronx": "1.75"}
-    rates = tmp_path / "rates.json"
-    rates.write_text(json.dumps({"Manhattan": "5.25"}))
+def test_command_prints_the_summary() -> None:
     out = StringIO()
 
-    call_command("import_nyc_meters", str(QUIRKS), "--rates", str(rates), stdout=out)
+    call_command("import_nyc_meters", str(QUIRKS), stdout=out)
 
     report = out.getvalue()
     assert "rows read    22" in report
     assert "created      11" in report
     assert "skipped      11" in report
     assert "     2  no usable coordinates" in report
-    assert spot("1000001").rate == Decimal("5.25")
-    assert spot("2000001").rate == Decimal("1.75")
-    assert spot("4000001").rate == DEFAULT_RATES["Queens"]
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [('{"Manhattan": "-1"}', "Manhattan"), ("[1, 2]", "JSON object"), ("{nope", "Rate table")],
-)
-def test_command_rejects_a_bad_rate_file(tmp_path: Path, content: str, message: str) -> None:
-    rates = tmp_path / "rates.json"
-    rates.write_text(content)
-    with pytest.raises(CommandError, match=message):
-        call_command("import_nyc_meters", str(QUIRKS), "--rates", str(rates))
-    assert not ParkingSpot.objects.exists()
 
 
 def test_command_rejects_a_file_that_is_not_the_export(tmp_path: Path) -> None:

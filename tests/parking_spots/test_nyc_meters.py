@@ -10,7 +10,6 @@ from parking_spots.nyc_meters import (
     normalise_side,
     parse_row,
     parse_time_limit,
-    rate_table,
 )
 
 
@@ -116,16 +115,3 @@ def test_overlong_text_is_cut_to_the_column() -> None:
     record = parse_row(_row(On_Street="x" * 400, Side_of_Street="Somewhere very long"))
     assert len(record.street) == 255
     assert len(record.side_of_street) == 16
-
-
-def test_rate_table_overrides_apply_in_order() -> None:
-    table = rate_table({"manhattan": "5", "default": 3}, {"Manhattan": "6.25"})
-    assert table["Manhattan"] == Decimal("6.25")
-    assert table["default"] == Decimal("3.00")
-    assert table["Bronx"] == Decimal("2.00")
-
-
-@pytest.mark.parametrize("rate", ["-1", "abc", "NaN", "1.234", "10000", "Infinity"])
-def test_rate_table_rejects_what_is_not_money(rate: str) -> None:
-    with pytest.raises(ValueError, match="Manhattan"):
-        rate_table({"Manhattan": rate})

@@ -2,7 +2,6 @@
 importer and `assign_zones`, the admin, and the migration that zones existing spots."""
 
 import csv
-import importlib
 import math
 import re
 from decimal import Decimal
@@ -24,9 +23,8 @@ from parking_spots.selectors import zone_rates_for, zone_spot_counts
 from parking_spots.services import parking_spot_assign_zones
 from parking_spots.zones import MANHATTAN, manhattan_grid, zone_code_for
 from testing.factories import ParkingSpotFactory, UserFactory
-from tests.parking_spots.conftest import DATA, import_file
+from tests.parking_spots.conftest import DATA, SEED, import_file
 
-SEED = importlib.import_module("parking_spots.migrations.0004_seed_zones_holidays_assign")
 BEFORE_ZONES = [("parking_spots", "0002_point_index")]
 ZONES_ADMIN = "/admin/parking_spots/ratezone/"
 SPOTS_ADMIN = "/admin/parking_spots/parkingspot/"
@@ -36,15 +34,6 @@ UPPER_WEST_SIDE_80TH = (Decimal("40.783000"), Decimal("-73.976200"))
 AMSTERDAM_100TH = (Decimal("40.796700"), Decimal("-73.968500"))
 FULTON_MALL = (Decimal("40.690500"), Decimal("-73.986000"))
 BAYSIDE = (Decimal("40.763000"), Decimal("-73.771000"))
-
-
-@pytest.fixture
-def rate_zones(db) -> dict[str, RateZone]:
-    """The seeded zones by code. A transactional test's flush empties every table, seed
-    data included, so they are seeded again here (the migration's own function: it never
-    overwrites a zone that exists)."""
-    SEED.seed_rate_zones(apps, None)
-    return {zone.code: zone for zone in RateZone.objects.all()}
 
 
 def export_records(path: Path) -> dict[str, MeterRecord]:

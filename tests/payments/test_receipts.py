@@ -190,7 +190,7 @@ def test_text_outside_latin1_or_pdf_syntax_does_not_break_the_pdf():
 
 def test_a_zero_bill_has_a_receipt_without_a_payment():
     reservation = ReservationFactory(
-        status=S.PAID, spot=ParkingSpotFactory(rate=Decimal("0.00")), card_last4=""
+        status=S.PAID, rate=Decimal("0.00"), card_last4=""
     )
 
     receipt = APIClient().get(guest_path(reservation)).json()
@@ -334,7 +334,7 @@ def test_a_zero_bill_is_mailed_its_receipt_without_calling_stripe(outbox, settin
     settings.STRIPE_SECRET_KEY = ""
     reservation = ReservationFactory(
         status=S.ENDED,
-        spot=ParkingSpotFactory(rate=Decimal("0.00")),
+        rate=Decimal("0.00"),
         start_time=timezone.now() - timedelta(hours=2),
     )
 
@@ -396,7 +396,7 @@ def test_a_failed_charge_paid_later_mails_no_second_ended_email(
 def test_a_charge_that_rolls_back_mails_no_receipt(outbox):
     reservation = ReservationFactory(
         status=S.ENDED,
-        spot=ParkingSpotFactory(rate=Decimal("0.00")),
+        rate=Decimal("0.00"),
         start_time=timezone.now() - timedelta(hours=2),
     )
 
