@@ -1,5 +1,3 @@
-import secrets
-
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
@@ -8,6 +6,7 @@ from django.db.models import Func, Q
 from django.utils import timezone
 
 from parking_spots.models import ParkingSpot
+from secure_my_spot.ids import new_public_id
 from users.plates import PLATE_MAX_LENGTH, STATE_MAX_LENGTH
 
 
@@ -33,11 +32,6 @@ BILLED_STATUSES = (
     ReservationStatus.PAID,
     ReservationStatus.PAYMENT_FAILED,
 )
-
-
-def new_public_id() -> str:
-    """128 random bits, URL-safe (22 characters): a reservation's id as clients see it."""
-    return secrets.token_urlsafe(16)
 
 
 class Reservation(models.Model):

@@ -14,10 +14,11 @@ transactions never wait on each other crosswise (a deadlock):
    as reservations change): always last, at the write that changes what is available.
 
 Outside that order: an account's row (`row_lock` in users.tokens), which a password reset
-holds alone; `claim_rows` (SKIP LOCKED claims of due work and unsent e-mail) never waits;
-the publisher's `advisory_session_lock` is the only lock held across transactions and
-guards no row, only "one publisher at a time"; `rows_lock` serves bulk imports, which
-management commands run alone.
+holds alone, and which users.services.vehicle_add holds to count an account's vehicles,
+alone or as a booking's last lock; `claim_rows` (SKIP LOCKED claims of due work and unsent
+e-mail) never waits; the publisher's `advisory_session_lock` is the only lock held across
+transactions and guards no row, only "one publisher at a time"; `rows_lock` serves bulk
+imports, which management commands run alone.
 
 Unique indexes make concurrent inserts of one key wait too (an outbox dedupe key, an
 Idempotency-Key, a webhook event): those waits end with the other transaction. Every wait is

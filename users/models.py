@@ -6,6 +6,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from secure_my_spot.ids import new_public_id
+from users.plates import PLATE_MAX_LENGTH, STATE_MAX_LENGTH
+
 
 def normalize_email(email: str) -> str:
     """The whole address is case-insensitive here: people type it every way."""
@@ -74,3 +77,42 @@ class ProvenEmail(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+# A nickname is a label on a phone's screen ("Work van"), not a description.
+VEHICLE_NICKNAME_MAX_LENGTH = 40
+
+
+class Vehicle(models.Model):
+    """A car a person books for: its plate as an agent reads it (users.plates).
+
+    The same plate may be on several accounts (a family's car). How many one account keeps
+    is capped (VEHICLES_PER_ACCOUNT), enforced by the services under a lock of the user's row.
+    """
+
+    public_id = models.CharField(
+        "public id",
+        max_length=32,
+        unique=True,
+        default=new_public_id,
+        editable=False,
+        help_text="The id the routes use; the integer key stays internal.",
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="vehicles")
+    plate = models.CharField(max_length=PLATE_MAX_LENGTH, help_text="Normalised: ABC1234.")
+    plate_state = models.CharField(
+        "issuing state", max_length=STATE_MAX_LENGTH, help_text="Two-letter code: NY."
+    )
+    nickname = models.CharField(max_length=VEHICLE_NICKNAME_MAX_LENGTH, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "plate", "plate_state"], name="users_vehicle_user_plate_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plate} ({self.plate_state})"

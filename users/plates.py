@@ -16,7 +16,9 @@ PLATE_MAX_LENGTH = 8
 # What a person may type between the characters: spaces, dashes, dots and the middle dot
 # printed on some plates. Nothing else is dropped.
 _SEPARATORS = re.compile(r"[\s\-.\u00b7\u2010-\u2015]+")
-_PLATE = re.compile(r"[A-Z0-9]+")
+# ASCII only, checked before upper-casing: a dotless i or a sharp s upper-cases to ASCII
+# (I, SS), and that would be a guess.
+_PLATE = re.compile(r"[A-Za-z0-9]+")
 
 # The issuing jurisdictions NYC's parking tickets record: the 50 states, DC and the US
 # territories by their USPS codes, Canada's provinces and territories, and "DP", the US
@@ -34,19 +36,20 @@ STATE_MAX_LENGTH = 2
 def plate_normalise(value: str) -> str:
     """Upper case letters and digits only; ValidationError naming what is wrong otherwise."""
     # NFKC folds the full-width letters and digits of some phone keyboards into ASCII.
-    plate = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value)).upper()
+    plate = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
     if not plate:
         raise ValidationError("Enter the plate's letters and digits, e.g. ABC1234.")
     if not _PLATE.fullmatch(plate):
         raise ValidationError("A plate holds only letters A-Z and digits 0-9.")
     if len(plate) > PLATE_MAX_LENGTH:
         raise ValidationError(f"A plate has at most {PLATE_MAX_LENGTH} letters and digits.")
-    return plate
+    return plate.upper()
 
 
 def plate_state_normalise(value: str) -> str:
     """The issuing state's or province's two-letter code, upper case."""
-    state = unicodedata.normalize("NFKC", value).strip().upper()
+    state = unicodedata.normalize("NFKC", value).strip()
+    state = state.upper() if state.isascii() else ""  # as for plates: no dotless i
     if state not in PLATE_STATES:
         raise ValidationError(
             "Give the issuing state's or province's two-letter code, e.g. NY, NJ or ON."
@@ -58,8 +61,12 @@ class _NormalisedField(serializers.CharField):
     normalise = staticmethod(plate_normalise)
 
     def to_internal_value(self, data):
+        typed = super().to_internal_value(data)
+        # The field's max_length bounds what was typed: DRF's validators only see the result.
+        if self.max_length is not None and len(typed) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         try:
-            return self.normalise(super().to_internal_value(data))
+            return self.normalise(typed)
         except ValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
 

@@ -1,12 +1,15 @@
-"""Reads about accounts and addresses: what an account may do, which e-mails are proven."""
+"""Reads about accounts and addresses: what an account may do, which e-mails are proven,
+which vehicles it keeps."""
 
 import math
 import time
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from secure_my_spot.cache import fail_open_cache
-from users.models import ProvenEmail, User, email_digest, normalize_email
+from secure_my_spot.exceptions import NotFoundError
+from users.models import ProvenEmail, User, Vehicle, email_digest, normalize_email
 
 
 def user_may_book(user: User) -> bool:
@@ -37,3 +40,19 @@ def sign_in_retry_after(*, email: str) -> int:
     if locked_until is None:
         return 0
     return max(0, math.ceil(locked_until - time.time()))
+
+
+VEHICLE_NOT_FOUND = "Vehicle not found."
+
+
+def vehicle_list(*, user: User) -> QuerySet[Vehicle]:
+    """Oldest first: the order the person added them, stable across answers."""
+    return Vehicle.objects.filter(user=user).order_by("created_at", "pk")
+
+
+def vehicle_get_for_user(*, public_id: str, user: User) -> Vehicle:
+    """Someone else's vehicle is a 404, as a reservation is: knowing an id gives nothing."""
+    vehicle = Vehicle.objects.filter(public_id=public_id, user=user).first()
+    if vehicle is None:
+        raise NotFoundError(VEHICLE_NOT_FOUND)
+    return vehicle

@@ -1,4 +1,5 @@
-"""Accounts and their tokens. Tokens are knox's: hashed at rest, one per sign-in."""
+"""Accounts, their tokens and their vehicles. Tokens are knox's: hashed at rest, one per
+sign-in."""
 
 import time
 
@@ -12,8 +13,10 @@ from knox.models import AuthToken
 
 from secure_my_spot.cache import fail_open_cache
 from secure_my_spot.exceptions import ApplicationError, ConflictError
+from secure_my_spot.locking import row_lock
 from users.emails import account_email_queue
-from users.models import ProvenEmail, User, normalize_email
+from users.models import ProvenEmail, User, Vehicle, normalize_email
+from users.plates import plate_normalise, plate_state_normalise
 from users.selectors import sign_in_backoff_keys, sign_in_retry_after
 from users.tokens import (
     password_reset_token_make,
@@ -209,3 +212,78 @@ def password_reset_confirm(*, token: str, new_password: str) -> User:
         email_mark_proven(email=user.email)
     sign_in_failures_clear(email=user.email)
     return user
+
+
+class VehicleLimitReached(ConflictError):
+    """The account keeps VEHICLES_PER_ACCOUNT vehicles already.
+
+    Field-style first, as a taken spot is (the original client shows a 409's first value),
+    with `detail` repeating it.
+    """
+
+    def __init__(self, *, limit: int) -> None:
+        vehicles = "vehicle" if limit == 1 else "vehicles"
+        message = (
+            f"An account keeps at most {limit} {vehicles} and this one has {limit}: "
+            "remove one to add another."
+        )
+        super().__init__(message, field="plate")
+        self.detail = message
+        self.limit = limit
+
+
+def _normalised(*, plate: str, state: str) -> tuple[str, str]:
+    """Both normalised (idempotent for the API's already normalised values), errors by field."""
+    try:
+        plate = plate_normalise(plate)
+    except ValidationError as exc:
+        raise ValidationError({"plate": exc.messages}) from exc
+    try:
+        state = plate_state_normalise(state)
+    except ValidationError as exc:
+        raise ValidationError({"state": exc.messages}) from exc
+    return plate, state
+
+
+def vehicle_add(*, user: User, plate: str, state: str, nickname: str = "") -> tuple[Vehicle, bool]:
+    """The person's vehicle with this plate, added unless they have it (then `created` is
+    False and the nickname is left alone); VehicleLimitReached when the account is full.
+
+    Counting and inserting happen under a lock of the user's row, so concurrent adds cannot
+    pass the cap together; FOR NO KEY UPDATE, so inserts that reference the user (bookings)
+    do not wait for it. A booking that remembers its plate takes it as its last lock.
+    """
+    plate, state = _normalised(plate=plate, state=state)
+    with transaction.atomic():
+        row_lock(User.objects.filter(pk=user.pk), no_key=True)
+        vehicle = Vehicle.objects.filter(user=user, plate=plate, plate_state=state).first()
+        if vehicle is not None:
+            return vehicle, False
+        limit = settings.VEHICLES_PER_ACCOUNT
+        if Vehicle.objects.filter(user=user).count() >= limit:
+            raise VehicleLimitReached(limit=limit)
+        vehicle = Vehicle.objects.create(
+            user=user, plate=plate, plate_state=state, nickname=nickname
+        )
+    return vehicle, True
+
+
+def vehicle_remember(*, user: User, plate: str, state: str) -> Vehicle | None:
+    """A booked plate among the person's vehicles: theirs already, saved now, or None (and
+    nothing saved) when the account is full. A booking never fails for it."""
+    try:
+        vehicle, _ = vehicle_add(user=user, plate=plate, state=state)
+    except VehicleLimitReached:
+        return None
+    return vehicle
+
+
+def vehicle_rename(*, vehicle: Vehicle, nickname: str) -> Vehicle:
+    vehicle.nickname = nickname
+    vehicle.save(update_fields=["nickname", "updated_at"])
+    return vehicle
+
+
+def vehicle_remove(*, vehicle: Vehicle) -> None:
+    """Reservations keep their own copy of the plate: none of them changes."""
+    vehicle.delete()

@@ -1,12 +1,16 @@
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from secure_my_spot.api import unwrap
 from secure_my_spot.throttling import FailOpenScopedRateThrottle
+from users.authentication import TokenAuthentication
+from users.models import VEHICLE_NICKNAME_MAX_LENGTH, Vehicle
+from users.plates import PlateField, PlateStateField
+from users.selectors import vehicle_get_for_user, vehicle_list
 from users.services import (
     SignInBackoff,
     auth_token_issue,
@@ -18,6 +22,9 @@ from users.services import (
     user_sign_out,
     user_verification_send,
     user_verify_email,
+    vehicle_add,
+    vehicle_remove,
+    vehicle_rename,
 )
 from users.throttles import PasswordResetEmailThrottle
 
@@ -223,4 +230,98 @@ class PasswordResetConfirmApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         password_reset_confirm(token=data["token"], new_password=data["new_password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VehicleOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    state = serializers.CharField(source="plate_state", read_only=True)
+
+    class Meta:
+        model = Vehicle
+        fields = ["id", "plate", "state", "nickname", "created_at"]
+
+
+def _nickname_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=VEHICLE_NICKNAME_MAX_LENGTH,
+        allow_blank=True,
+        help_text="Optional label, e.g. Work van.",
+        **kwargs,
+    )
+
+
+def _vehicle_request(name: str, serializer: type[serializers.Serializer]):
+    return inline_serializer(name, fields={"vehicle": serializer()})
+
+
+def _vehicle_response(vehicle: Vehicle, code: int = status.HTTP_200_OK) -> Response:
+    return Response(VehicleOutputSerializer(vehicle).data, status=code)
+
+
+class _VehiclesApi(APIView):
+    """The signed-in person's own vehicles, by token only; writes throttled per account."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "writes"
+
+    def get_throttles(self) -> list:
+        if self.request.method in SAFE_METHODS:
+            return []
+        return super().get_throttles()
+
+
+class VehicleListApi(_VehiclesApi):
+    """The person's vehicles, oldest first; adding a plate they have already returns it
+    (200), a new one is 201, and a full account (VEHICLES_PER_ACCOUNT) a 409."""
+
+    @extend_schema_serializer(component_name="VehicleAdd")
+    class InputSerializer(serializers.Serializer):
+        plate = PlateField()
+        state = PlateStateField()
+        nickname = _nickname_field(default="")
+
+    @extend_schema(responses={200: VehicleOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        vehicles = vehicle_list(user=request.user)
+        return Response(VehicleOutputSerializer(vehicles, many=True).data)
+
+    @extend_schema(
+        request=_vehicle_request("VehicleAddRequest", InputSerializer),
+        responses={201: VehicleOutputSerializer, 200: VehicleOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=unwrap(request.data, "vehicle"))
+        serializer.is_valid(raise_exception=True)
+        vehicle, created = vehicle_add(user=request.user, **serializer.validated_data)
+        return _vehicle_response(
+            vehicle, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class VehicleDetailApi(_VehiclesApi):
+    """Rename or remove one of the person's vehicles; another person's id is a 404.
+
+    Removing a vehicle changes no reservation: each keeps the plate it was booked with.
+    """
+
+    @extend_schema_serializer(component_name="VehicleRename")
+    class InputSerializer(serializers.Serializer):
+        nickname = _nickname_field()
+
+    @extend_schema(
+        request=_vehicle_request("VehicleRenameRequest", InputSerializer),
+        responses={200: VehicleOutputSerializer},
+    )
+    def patch(self, request: Request, vehicle_id: str) -> Response:
+        vehicle = vehicle_get_for_user(public_id=vehicle_id, user=request.user)
+        serializer = self.InputSerializer(data=unwrap(request.data, "vehicle"))
+        serializer.is_valid(raise_exception=True)
+        vehicle = vehicle_rename(vehicle=vehicle, **serializer.validated_data)
+        return _vehicle_response(vehicle)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, vehicle_id: str) -> Response:
+        vehicle_remove(vehicle=vehicle_get_for_user(public_id=vehicle_id, user=request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)

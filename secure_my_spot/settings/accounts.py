@@ -24,3 +24,6 @@ SIGN_IN_BACKOFF_FAILURES = env.int("SIGN_IN_BACKOFF_FAILURES", default=5)
 SIGN_IN_BACKOFF_WINDOW_SECONDS = env.int("SIGN_IN_BACKOFF_WINDOW_SECONDS", default=900)
 SIGN_IN_BACKOFF_BASE_SECONDS = env.int("SIGN_IN_BACKOFF_BASE_SECONDS", default=60)
 SIGN_IN_BACKOFF_MAX_SECONDS = env.int("SIGN_IN_BACKOFF_MAX_SECONDS", default=3600)
+# The most vehicles (plates) one account keeps, as ParkNYC allows: a booked plate beyond it
+# is not remembered, and adding one is a 409.
+VEHICLES_PER_ACCOUNT = env.int("VEHICLES_PER_ACCOUNT", default=5)
