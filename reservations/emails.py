@@ -23,6 +23,7 @@ from reservations.selectors import reservation_free_cancel_until
 SUBJECTS = {
     "confirmed": "Your parking reservation is confirmed",
     "amended": "Your parking reservation has changed",
+    "plate": "The plate on your parking reservation has changed",
     # Sent by payments (payments/emails.py), since it carries the receipt.
     "ended": "Your parking reservation has ended",
     "reminder": "Your parking reservation ends soon",
@@ -90,10 +91,16 @@ def _rates(reservation: Reservation) -> str:
     return f"{format_dollars(first)} the first hour, then {format_dollars(later)} per hour"
 
 
+def format_plate(plate: str, state: str) -> str:
+    """E.g. 'ABC1234 (NY)'; empty when the stay names no car."""
+    return f"{plate} ({state})" if plate else ""
+
+
 def reservation_email_queue(*, kind: str, reservation: Reservation) -> None:
     spot = reservation.spot
     context = {
         "reservation": reservation,
+        "plate": format_plate(reservation.plate, reservation.plate_state),
         "spot_name": spot.street or f"{spot.lat}, {spot.lng}",
         "start": format_local_time(reservation.start_time),
         "end": format_local_time(reservation.end_time),

@@ -42,7 +42,7 @@ from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundE
 from secure_my_spot.locking import advisory_xact_locks, row_lock
 from users.models import User, normalize_email
 from users.selectors import user_may_book
-from users.services import email_mark_proven
+from users.services import email_mark_proven, vehicle_remember
 
 S = ReservationStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -292,9 +292,14 @@ def reservation_create(
     user: User | None = None,
     email: str = "",
     client_address: str | None = None,
+    plate: str = "",
+    plate_state: str = "",
 ) -> Reservation:
     """Hold a spot for `reservation_length` minutes from `start_time` (now when None; see
     reservations.windows for the limits) while the client pays.
+
+    `plate` and `plate_state` (normalised, users.plates) name the car, or are empty for a
+    client that sends none; an account's new plate joins its vehicles while there is room.
 
     The payment hold runs from now whatever the start: a future reservation is paid for
     (its card saved) before it starts, and holds its spot only for its own window.
@@ -348,8 +353,12 @@ def reservation_create(
             status=S.PENDING_PAYMENT,
             hold_expires_at=now + timedelta(minutes=settings.RESERVATION_HOLD_MINUTES),
             client_address=client_address,
+            plate=plate,
+            plate_state=plate_state,
         )
         _save_or_conflict(reservation)
+        if user is not None and plate:
+            vehicle_remember(user=user, plate=plate, state=plate_state)  # the last lock
     return reservation
 
 
@@ -549,6 +558,38 @@ def reservation_change_end_time(*, reservation_id: int, end_time: datetime | Non
         _save_or_conflict(reservation, update_fields=["end_time", "work_claimed_at", "updated_at"])
         if reservation.status == S.ACTIVE:
             reservation_email_queue(kind="amended", reservation=reservation)
+    return reservation
+
+
+def reservation_change_plate(*, reservation_id: int, plate: str, plate_state: str) -> Reservation:
+    """Record the car a stay is for: any time while it holds its spot if none was given,
+    else only until it starts, since from then an agent may have checked the plate on it.
+
+    The same plate again changes nothing and e-mails nothing.
+    """
+    with transaction.atomic():
+        reservation = reservation_lock(reservation_id=reservation_id)
+        if (reservation.plate, reservation.plate_state) == (plate, plate_state):
+            return reservation
+        if reservation.status not in HOLDING_STATUSES:
+            raise ConflictError(
+                f"A reservation that is {reservation.status} cannot change.", field="plate"
+            )
+        now = timezone.now()
+        if reservation.end_time <= now:
+            raise ConflictError("This reservation has already run out.", field="plate")
+        if reservation.plate and reservation.start_time <= now:
+            raise ConflictError(
+                f"The plate can be changed until the stay starts, and this one started at "
+                f"{format_local_time(reservation.start_time)} for {reservation.plate} "
+                f"({reservation.plate_state}): an agent may have checked it since. End this "
+                "reservation and book again for another car.",
+                field="plate",
+            )
+        reservation.plate, reservation.plate_state = plate, plate_state
+        reservation.save(update_fields=["plate", "plate_state", "updated_at"])
+        if reservation.status == S.ACTIVE:
+            reservation_email_queue(kind="plate", reservation=reservation)
     return reservation
 
 

@@ -52,12 +52,16 @@ from reservations.services import (
     idempotent_request_release,
     reservation_cancel,
     reservation_change_end_time,
+    reservation_change_plate,
     reservation_create,
     reservation_link_opened,
 )
 from reservations.windows import reservation_window_resolve
 from secure_my_spot.api import client_address, unwrap
 from secure_my_spot.exceptions import ApplicationError, NotFoundError
+from users.models import User
+from users.plates import PlateField, PlateStateField
+from users.selectors import vehicle_get_for_user
 
 # payments.gateway.CURRENCY, which reservations may not import: the meters price in dollars.
 QUOTE_CURRENCY = "usd"
@@ -84,6 +88,8 @@ class ReservationOutputSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(source="public_id", read_only=True)
     parking_spot = serializers.IntegerField(source="spot_id")
+    plate = serializers.SerializerMethodField(help_text="Null until the person gives one.")
+    state = serializers.SerializerMethodField(help_text="The plate's issuer, e.g. NY; or null.")
     paid = serializers.BooleanField()
     amount_cents = serializers.SerializerMethodField()
     quoted_amount_cents = serializers.SerializerMethodField()
@@ -95,6 +101,8 @@ class ReservationOutputSerializer(serializers.ModelSerializer):
             "user",
             "email",
             "parking_spot",
+            "plate",
+            "state",
             "rate",
             "start_time",
             "end_time",
@@ -110,6 +118,12 @@ class ReservationOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_plate(self, reservation: Reservation) -> str | None:
+        return reservation.plate or None
+
+    def get_state(self, reservation: Reservation) -> str | None:
+        return reservation.plate_state or None
 
     def get_amount_cents(self, reservation: Reservation) -> int:
         return reservation_bill_cents(reservation, now=timezone.now())
@@ -185,6 +199,50 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
+class CarInput(serializers.Serializer):
+    """The car a stay is for: `plate` and `state`, or one of the signed-in person's vehicles
+    by id. Optional: a client that sends neither still books (`plate` null)."""
+
+    plate = PlateField(required=False)
+    state = PlateStateField(required=False)
+    vehicle = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="Signed in only: the id of one of your vehicles (GET /vehicles/), instead "
+        "of plate and state.",
+    )
+
+    def validate(self, data: dict) -> dict:
+        if "vehicle" in data and ("plate" in data or "state" in data):
+            raise serializers.ValidationError(
+                {"vehicle": ["Give a vehicle or a plate and state, not both."]}
+            )
+        for given, needed in (("plate", "state"), ("state", "plate")):
+            if given in data and needed not in data:
+                raise serializers.ValidationError(
+                    {needed: [f"Give the {needed} with the {given}."]}
+                )
+        return data
+
+
+def _car(data: dict, user: User | None) -> dict[str, str] | None:
+    """`plate` and `plate_state` for the services from a CarInput's data; None if it names
+    no car. A vehicle that is not the person's is a 400 naming it, as an unknown one is."""
+    if "vehicle" in data:
+        if user is None:
+            raise ApplicationError("Sign in to name one of your vehicles.", field="vehicle")
+        try:
+            vehicle = vehicle_get_for_user(public_id=data["vehicle"], user=user)
+        except NotFoundError:
+            raise ApplicationError(
+                "No such vehicle among yours: see GET /vehicles/.", field="vehicle"
+            ) from None
+        return {"plate": vehicle.plate, "plate_state": vehicle.plate_state}
+    if "plate" in data:
+        return {"plate": data["plate"], "plate_state": data["state"]}
+    return None
+
+
 class ReservationListCurrentApi(APIView):
     """The account's reservations holding a spot now or later (`pending_payment`, `active`),
     newest first."""
@@ -223,7 +281,7 @@ class ReservationCreateApi(APIView):
     """
 
     @extend_schema_serializer(component_name="ReservationCreateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CarInput):
         # The upper bound depends on the spot; the service checks it.
         reservation_length = serializers.IntegerField(min_value=1)
         start_time = AwareDateTimeField(
@@ -242,11 +300,15 @@ class ReservationCreateApi(APIView):
     def post(self, request: Request, parking_spot_id: str) -> Response:
         serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         reservation = reservation_create(
             spot_id=int(parking_spot_id),
+            reservation_length=data["reservation_length"],
+            start_time=data.get("start_time"),
             user=request.user,
+            email=data.get("email", ""),
             client_address=client_address(request),
-            **serializer.validated_data,
+            **(_car(data, request.user) or {}),
         )
         return _reservation_response(reservation, status.HTTP_201_CREATED)
 
@@ -257,6 +319,7 @@ class ReservationCreateGuestApi(ReservationCreateApi):
     @extend_schema_serializer(component_name="ReservationCreateGuestInput")
     class InputSerializer(ReservationCreateApi.InputSerializer):
         email = serializers.EmailField(max_length=254)
+        vehicle = None  # a guest has no vehicles: plate and state only
 
     @extend_schema(
         request=_wrapped("ReservationCreateGuestRequest", InputSerializer),
@@ -268,19 +331,28 @@ class ReservationCreateGuestApi(ReservationCreateApi):
 
 
 class ReservationUpdateApi(APIView):
-    """Extend or shorten the stay (`end_time` in the future), or end it now (`null` or the past).
+    """Extend or shorten the stay (`end_time` in the future), or end it now (`null` or the
+    past); and/or name its car (`plate` and `state`, or signed in a `vehicle`).
 
     Ending one that has not started cancels it while that is free, else bills its first
     minute. 409 if the new end overlaps another reservation of the spot (`{"end_time":
     [...], "detail": ...}`, naming the window in the way and the latest end possible); 400
-    before the start or past the longest stay.
+    before the start or past the longest stay. A plate can be added while the stay holds its
+    spot, and changed only until it starts (409 `{"plate": [...]}` after). With both, the
+    plate is recorded first.
     """
 
     access: Access
 
     @extend_schema_serializer(component_name="ReservationUpdateInput")
-    class InputSerializer(serializers.Serializer):
-        end_time = AwareDateTimeField(allow_null=True)
+    class InputSerializer(CarInput):
+        end_time = AwareDateTimeField(allow_null=True, required=False)
+
+        def validate(self, data: dict) -> dict:
+            data = super().validate(data)
+            if "end_time" not in data and "plate" not in data and "vehicle" not in data:
+                raise serializers.ValidationError({"end_time": ["This field is required."]})
+            return data
 
     @extend_schema(
         request=_wrapped("ReservationUpdateRequest", InputSerializer),
@@ -290,9 +362,13 @@ class ReservationUpdateApi(APIView):
         reservation = self.access.find(request, **lookup)
         serializer = self.InputSerializer(data=unwrap(request.data, "reservation"))
         serializer.is_valid(raise_exception=True)
-        reservation = reservation_change_end_time(
-            reservation_id=reservation.pk, end_time=serializer.validated_data["end_time"]
-        )
+        data = serializer.validated_data
+        if car := _car(data, request.user):
+            reservation = reservation_change_plate(reservation_id=reservation.pk, **car)
+        if "end_time" in data:
+            reservation = reservation_change_end_time(
+                reservation_id=reservation.pk, end_time=data["end_time"]
+            )
         reservation.refresh_from_db()
         return _reservation_response(reservation)
 
