@@ -14,7 +14,7 @@ help:
 	@echo "make run    install, create and migrate the database, serve on http://$(HOST):$(PORT)"
 	@echo "make test   install, lint and run the whole suite with coverage"
 	@echo "make images build the images and run both compose stacks end to end (Docker)"
-	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers, live map, mixed load, pricing"
+	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers, live map, mixed load, pricing, enforcement lookups"
 
 # Poetry (isolated in .tools) owns the dependency set; the locked set is exported and
 # installed with pip, which needs only the simple index API of the package registry.
@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python bench/mixed.py
 	$(BIN)/python bench/quote.py
 	$(BIN)/python bench/quote.py --route
+	$(BIN)/python bench/enforcement.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .coverage .pytest_cache .ruff_cache staticfiles

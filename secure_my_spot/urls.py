@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("availability.urls")),
     path("", include("reservations.urls")),
     path("", include("payments.urls")),
+    path("", include("enforcement.urls")),
 ]
 
 handler400 = "secure_my_spot.api.bad_request"

@@ -23,6 +23,8 @@ REST_FRAMEWORK = {
         # The same routes asked about a future window (`start_time`, `end_time`): answered
         # fresh each time, never from the shared cache, so fewer per client address.
         "spot_windows": env.str("THROTTLE_SPOT_WINDOWS_RATE", default="60/minute"),
+        # Enforcement lookups, per enforcement key (its prefix), from whatever address.
+        "enforcement": env.str("THROTTLE_ENFORCEMENT_RATE", default="600/minute"),
         # Accounts (users app): per signed-in account, or per client address where none.
         "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET_RATE", default="10/hour"),

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "payments",
     "tasks",
     "availability",
+    "enforcement",
     "secure_my_spot",
 ]
 
