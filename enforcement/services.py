@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -88,3 +89,13 @@ def coverage_lookup_record(
         reason=reason,
         client_address=client_address,
     )
+
+
+def coverage_lookup_purge(*, now: datetime) -> int:
+    """Forget lookups older than ENFORCEMENT_LOOKUPS_KEEP_DAYS, a batch at a time (the
+    workers' beat calls it with their other sweeps)."""
+    old = CoverageLookup.objects.filter(
+        at__lt=now - timedelta(days=settings.ENFORCEMENT_LOOKUPS_KEEP_DAYS)
+    ).values("pk")[: settings.DUE_WORK_BATCH_SIZE]
+    deleted, _ = CoverageLookup.objects.filter(pk__in=old).delete()
+    return deleted

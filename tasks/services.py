@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from enforcement.services import coverage_lookup_purge
 from outbox.services import email_claim_due, email_purge_sent
 from payments.emails import receipt_email_queue
 from payments.services.charges import payment_charge_reservation
@@ -97,6 +98,7 @@ def due_work_dispatch(*, now: datetime | None = None) -> DispatchSummary:
         start_remind = _queue_start_reminders(now=now)
         emails = email_claim_due(now=now)
         email_purge_sent(now=now)
+        coverage_lookup_purge(now=now)
         etas = {
             **_due_later(finish, moment="end_time", now=now),
             **_due_later(expire, moment="hold_expires_at", now=now),

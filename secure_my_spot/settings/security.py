@@ -1,5 +1,6 @@
 """Who may reach what: hosts, the admin's path and lockout, the content security policy,
-cross-origin requests, and HTTPS behind the deploy stack's proxy."""
+cross-origin requests, HTTPS behind the deploy stack's proxy, and how long the audit log of
+enforcement lookups is kept."""
 
 from datetime import timedelta
 
@@ -76,3 +77,6 @@ X_FRAME_OPTIONS = "DENY"
 # Preloading is a months-long commitment made with browser vendors: an operator's explicit
 # choice (SECURE_HSTS_PRELOAD=true), so `check --deploy` must not demand it.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# How long enforcement's lookup log (who checked which plate or meter, when) is kept, in days:
+# long enough to answer a disputed ticket, not forever.
+ENFORCEMENT_LOOKUPS_KEEP_DAYS = env.int("ENFORCEMENT_LOOKUPS_KEEP_DAYS", default=400)

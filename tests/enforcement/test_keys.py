@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from enforcement.models import CoverageLookup, EnforcementKey, Scope
 from enforcement.services import enforcement_key_create, enforcement_key_revoke
+from tasks.services import due_work_dispatch
 from testing.factories import ReservationFactory
 from tests.enforcement.conftest import COVERAGE
 
@@ -192,3 +193,14 @@ def test_the_log_is_read_only_and_searched_by_plate_or_meter(admin_client, agent
     change = reverse("admin:enforcement_coveragelookup_change", args=[lookup.pk])
     assert 'name="_save"' not in admin_client.get(change).content.decode()
     assert admin_client.get(reverse("admin:enforcement_coveragelookup_add")).status_code == 403
+
+
+def test_the_beats_sweep_forgets_lookups_past_their_keeping(issued, agent, settings):
+    settings.ENFORCEMENT_LOOKUPS_KEEP_DAYS = 30
+    for plate in ("OLD1", "NEW1"):
+        assert agent.get(COVERAGE, {"plate": plate, "state": "NY"}).status_code == 200
+    CoverageLookup.objects.filter(plate="OLD1").update(at=timezone.now() - timedelta(days=31))
+
+    due_work_dispatch()
+
+    assert list(CoverageLookup.objects.values_list("plate", flat=True)) == ["NEW1"]
