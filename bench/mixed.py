@@ -6,10 +6,12 @@ and Redis, localstripe and an SMTP server that records every e-mail. For `--seco
 plays, with asyncio and aiohttp:
 - map clients polling the spot search (radius and viewport) and, a few, the all-spots route,
   conditionally (If-None-Match with the last ETag), now and then panning to a new centre;
-- drivers, guests and signed-in accounts: book a spot (a share of them on a few busy spots
-  near Times Square), save a card through localstripe as Stripe.js would, confirm, read the
-  reservation, then end it now, shorten it, extend it or let it run out; some cancel or
-  abandon the hold; some guests' cards are declined at the charge.
+- drivers, guests and signed-in accounts: book a spot where the stay is legal under the
+  posted hours (a share of them on a few busy spots near Times Square, most of the others
+  on spots metered during the load, a few on spots that are not, whose bills are 0), save
+  a card through localstripe as Stripe.js would, confirm, read the reservation, then end it
+  now, shorten it, extend it or let it run out; some cancel or abandon the hold; some
+  guests' cards are declined at the charge.
 Reservations last a minute (30 s more when extended) and holds a minute
 (RESERVATION_HOLD_MINUTES=1), so they end, are charged and e-mailed during the run. Each
 virtual client has its own address (X-Forwarded-For, NUM_PROXIES=1), so the real throttles
@@ -17,10 +19,11 @@ and caps apply per client.
 
 Then it waits (at most `--drain-timeout`) until nothing is left to do and checks: no two
 reservations of a spot overlap; each billed reservation has exactly one PaymentIntent in
-localstripe, for its bill, and nothing is charged twice or without a bill; no reservation
-is stuck (running past its end, ended but not charged, a hold past its expiry); every e-mail
-arrived once. Prints per route: requests, status classes, p50 and p99; exits non-zero on any
-5xx or transport error from the API or any failed invariant.
+localstripe, for its bill, and nothing is charged twice or without a bill (a bill of 0
+has no PaymentIntent); no reservation is stuck (running past its end, ended but not
+charged, a hold past its expiry); every e-mail arrived once. Prints per route: requests,
+status classes, p50 and p99; exits non-zero on any 5xx or transport error from the API or
+any failed invariant.
 
     .venv/bin/python bench/mixed.py                   # 60 s
     .venv/bin/python bench/mixed.py --seconds 120 --pollers 200 --drivers 24
@@ -66,6 +69,11 @@ from testing.net import free_port, wait_until  # noqa: E402
 # The busy spots: this many nearest Times Square, which drivers pick `HOT_SHARE` of the time.
 HOT_SPOTS = 30
 HOT_SHARE = 0.3
+# Of the other bookings, the share on spots whose meter does not run during the load (bills
+# of 0, which must not be charged), when there are both kinds at the hour of the run.
+FREE_SHARE = 0.2
+# How far past the load a booking may still run: its minute, an extension, the hold.
+STAY_MARGIN = timedelta(minutes=5)
 ACCOUNTS = 200
 MAX_SECONDS = 600
 ROUTE_HEADER = "X-Bench-Route"
@@ -259,20 +267,57 @@ class Spot:
     lng: float
 
 
-def bookable_spots() -> tuple[list[Spot], list[Spot]]:
-    """(busy spots near Times Square, all others): active, taking at least 3 minutes."""
-    from django.db.models import Q
+@dataclass(frozen=True)
+class BookableSpots:
+    """Active spots where any stay the load books is legal, by whether their meter runs."""
+
+    hot: list[Spot]  # the HOT_SPOTS nearest Times Square, metered or not
+    metered: list[Spot]  # the meter runs some time during the load: stays in it are billed
+    free: list[Spot]  # it does not: every bill is 0
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.hot) + len(self.metered) + len(self.free):,} bookable spots "
+            f"({len(self.metered):,} metered during the load, {len(self.free):,} not; "
+            f"{len(self.hot)} hot)"
+        )
+
+
+def bookable_spots(seconds: float) -> BookableSpots:
+    """Meter pricing's rules over the load's time, once per posted-hours text: a spot where a
+    stay from now to the end of the load would pass a posted limit or a curb reserved for
+    commercial vehicles is a 400 to book (parking_spots.pricing.stay_legal_max_end), so left
+    out; the others are split by whether the meter runs in that time (the quote's metered
+    minutes)."""
+    from django.utils import timezone
 
     from parking_spots.models import ParkingSpot
+    from reservations.pricing import stay_legal_end, stay_quote
 
-    rows = ParkingSpot.objects.filter(
-        Q(time_limit_minutes__isnull=True) | Q(time_limit_minutes__gte=3), active=True
-    ).values_list("id", "lat", "lng")
-    spots = [Spot(pk, float(lat), float(lng)) for pk, lat, lng in rows]
+    start = timezone.now()
+    end = start + timedelta(seconds=seconds) + STAY_MARGIN
+    legal, metered = {}, {}
+    spots = []
+    for pk, lat, lng, hours in ParkingSpot.objects.filter(active=True).values_list(
+        "id", "lat", "lng", "meter_hours"
+    ):
+        if hours not in legal:
+            legal[hours] = stay_legal_end(meter_hours=hours, start=start, end=end)[0] is None
+            # Only its metered minutes matter here, not the rates.
+            quote = stay_quote(
+                meter_hours=hours, first_hour_cents=1, later_hour_cents=1, start=start, end=end
+            )
+            metered[hours] = quote.metered_minutes > 0
+        if legal[hours]:
+            spots.append((Spot(pk, float(lat), float(lng)), metered[hours]))
     spots.sort(
-        key=lambda s: (s.lat - TIMES_SQUARE["lat"]) ** 2 + (s.lng - TIMES_SQUARE["lng"]) ** 2
+        key=lambda s: (s[0].lat - TIMES_SQUARE["lat"]) ** 2 + (s[0].lng - TIMES_SQUARE["lng"]) ** 2
     )
-    return spots[:HOT_SPOTS], spots[HOT_SPOTS:]
+    return BookableSpots(
+        hot=[spot for spot, _ in spots[:HOT_SPOTS]],
+        metered=[spot for spot, runs in spots[HOT_SPOTS:] if runs],
+        free=[spot for spot, runs in spots[HOT_SPOTS:] if not runs],
+    )
 
 
 # --- the load ---------------------------------------------------------------------------------
@@ -281,9 +326,10 @@ def bookable_spots() -> tuple[list[Spot], list[Spot]]:
 class Load:
     """Virtual clients on one aiohttp session (a pool, as nginx keeps towards gunicorn)."""
 
-    def __init__(self, args, *, web: str, stripe: str, tokens, hot, spots, stats) -> None:
+    def __init__(self, args, *, web: str, stripe: str, tokens, bookable, stats) -> None:
         self.args, self.web, self.stripe, self.stats = args, web, stripe, stats
-        self.tokens, self.hot, self.spots = tokens, hot, spots
+        self.tokens, self.bookable = tokens, bookable
+        self.hot, self.spots = bookable.hot, bookable.metered + bookable.free
         self.rng = random.Random(args.seed)  # noqa: S311 - a reproducible load, not a secret
         self.addresses = 0
         self.guests = 0
@@ -358,6 +404,15 @@ class Load:
     def map_centre(self) -> Spot:
         return self.rng.choice(self.hot if self.rng.random() < HOT_SHARE else self.spots)
 
+    def spot_to_book(self) -> Spot:
+        """A hot spot, else mostly one that is metered: bills to charge, and a few of 0."""
+        if self.rng.random() < HOT_SHARE:
+            return self.rng.choice(self.hot)
+        metered, free = self.bookable.metered, self.bookable.free
+        if free and (not metered or self.rng.random() < FREE_SHARE):
+            return self.rng.choice(free)
+        return self.rng.choice(metered)
+
     async def poller(self, kind: str) -> None:
         address, spot, etag = self.address(), self.map_centre(), None
         route = {
@@ -394,7 +449,7 @@ class Load:
     async def booking(self, *, address: str, email: str, token: str | None) -> None:
         """One driver's booking, from the spot to its end; stops where the run ends."""
         who = "account" if token else "guest"
-        spot = self.map_centre()
+        spot = self.spot_to_book()
         body = {"reservation_length": 1}
         if not token:
             body["email"] = email
@@ -613,9 +668,10 @@ def recorded_payment_intents() -> dict[str, set[str]]:
     return recorded
 
 
-def payment_check(stripe_server) -> tuple[tuple[bool, str], tuple[bool, str]]:
+def payment_check(stripe_server) -> tuple[tuple[bool, str], tuple[bool, str], tuple[bool, str]]:
     """(exactly one PaymentIntent for each billed reservation, for its bill; nothing charged
-    twice, without a bill or without the database knowing)."""
+    twice, without a bill or without the database knowing; a bill of 0, a stay outside
+    metered hours, paid without a PaymentIntent or a payment row)."""
     from django.conf import settings
 
     from reservations.models import Reservation, ReservationStatus
@@ -668,7 +724,19 @@ def payment_check(stripe_server) -> tuple[tuple[bool, str], tuple[bool, str]]:
             else ""
         ),
     )
-    return one_each, once
+    zero = set(
+        Reservation.objects.filter(status=ReservationStatus.PAID, amount_cents=0).values_list(
+            "public_id", flat=True
+        )
+    )
+    charged_for_nothing = sorted(zero & ({*intents} | {*recorded}))
+    nothing_to_pay = (
+        not charged_for_nothing,
+        f"{len(zero)} bills of 0, paid"
+        + (f"; with a PaymentIntent: {charged_for_nothing[:3]}" if charged_for_nothing else "")
+        + ("" if zero else "; none to check: every stay of the load was metered"),
+    )
+    return one_each, once, nothing_to_pay
 
 
 def stuck_check(grace: float) -> tuple[bool, str]:
@@ -792,7 +860,7 @@ def main() -> None:
         say(f"fresh database {args.database_url.rsplit('/', 1)[-1]} with the NYC export ...")
         fresh_database(args.database_url)
         tokens = make_accounts(ACCOUNTS)
-        hot, spots = bookable_spots()
+        bookable = bookable_spots(args.seconds)
         declare_and_purge(args.queue)
         celery = CeleryProcesses({**os.environ, "CONN_MAX_AGE": "0"}, args.queue)
         services.callback(celery.stop_all)
@@ -805,7 +873,7 @@ def main() -> None:
         celery.beat()
         conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
         say(
-            f"{len(hot) + len(spots):,} bookable spots; gunicorn {args.workers} x "
+            f"{bookable.describe()}; gunicorn {args.workers} x "
             f"{conf.get('threads', 1)} {conf.get('worker_class', 'sync')} on "
             f"{HOST}:{web_port}, Celery {args.celery_concurrency} + beat every "
             f"{args.beat_interval:g} s, localstripe, SMTP; {os.cpu_count()} CPUs"
@@ -815,18 +883,18 @@ def main() -> None:
             web=f"http://{HOST}:{web_port}",
             stripe=stripe_server.base_url,
             tokens=tokens,
-            hot=hot,
-            spots=spots,
+            bookable=bookable,
             stats=stats,
         )
         elapsed = run_load(args, load)
         say(f"waiting for the workers (at most {args.drain_timeout:.0f} s) ...")
         say(f"  settled after {drain(args, mailbox, stats):.1f} s")
-        one_each, once = payment_check(stripe_server)
+        one_each, once, nothing_to_pay = payment_check(stripe_server)
         checks = {
             "no overlap": overlap_check(),
             "one PaymentIntent per billed reservation": one_each,
             "nothing charged twice or unbilled": once,
+            "no charge for a bill of 0": nothing_to_pay,
             "no reservation stuck": stuck_check(args.grace),
             "every e-mail sent once": email_check(mailbox, stats),
         }

@@ -67,6 +67,7 @@ def receipt_pdf_render(*, receipt: Receipt) -> bytes:
     pdf.multi_cell(
         w=0,
         text="Times are New York time; amounts are in US dollars. "
-        "Billed time counts each started minute of the stay.",
+        "Billed time counts each started minute of the stay's metered time (the meter's "
+        "posted hours); time outside them is free.",
     )
     return bytes(pdf.output())

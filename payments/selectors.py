@@ -1,6 +1,6 @@
 """Reads of money: receipts for drivers, totals for operators."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncDate
 
+from parking_spots.pricing import Segment
 from payments import gateway
 from payments.models import (
     REFUND_COUNTING_STATES,
@@ -31,7 +32,7 @@ from payments.models import (
     RefundState,
     ReservationBill,
 )
-from reservations.emails import format_local_time
+from reservations.emails import format_local_time, format_segment
 from reservations.links import reservation_get_by_link_token
 from reservations.models import BILLED_STATUSES, Reservation, ReservationStatus
 from reservations.pricing import format_dollars, reservation_quote
@@ -267,6 +268,10 @@ class Receipt:
     stripe_payment_intent_id: str | None
     refunds: tuple[ReceiptRefund, ...]
     refunded_cents: int
+    # The bill's priced stretches (parking_spots.pricing), and whether the minimum charge
+    # replaced their total: what makes `amount_cents` what it is.
+    segments: tuple[Segment, ...]
+    minimum_applied: bool
 
     @property
     def lines(self) -> tuple[tuple[str, str], ...]:
@@ -288,6 +293,12 @@ class Receipt:
             ("End", format_local_time(self.end_time)),
             ("Billed time", f"{self.billed_minutes} min"),
             ("Rate", f"{format_dollars(self.rate_cents)} per hour"),
+        ]
+        lines += [("Metered", format_segment(segment)) for segment in self.segments]
+        if not self.segments:
+            lines.append(("Metered", "none: the stay was outside the meter's hours"))
+        lines += self._total_lines()
+        lines += [
             ("Amount", format_dollars(self.amount_cents)),
             ("Card", _card_words(self.card_brand, self.card_last4)),
             ("Payment", PAYMENT_WORDS[self.status]),
@@ -306,6 +317,27 @@ class Receipt:
         if self.refunds:
             lines.append(("Refunded", format_dollars(self.refunded_cents)))
         return tuple(lines)
+
+    def _total_lines(self) -> list[tuple[str, str]]:
+        """Why the amount is not the sum of the lines above it, when it is not."""
+        metered = sum(segment.amount_cents for segment in self.segments)
+        if self.minimum_applied:
+            return [
+                (
+                    "Minimum charge",
+                    f"the metered time comes to {format_dollars(metered)}; "
+                    f"a stay costs at least {format_dollars(self.amount_cents)}",
+                )
+            ]
+        if metered != self.amount_cents:
+            return [
+                (
+                    "Rounding",
+                    f"the metered lines come to {format_dollars(metered)}, each rounded to "
+                    "the cent; the amount is rounded once, on the whole stay",
+                )
+            ]
+        return []
 
 
 def _card_words(brand: str, last4: str) -> str:
@@ -338,6 +370,8 @@ def receipt_get(*, reservation: Reservation) -> Receipt:
     # The card that paid; the reservation's saved card where no attempt recorded one.
     card = payment if payment is not None and payment.card_last4 else reservation
     spot = reservation.spot
+    # The bill's own computation (reservations/services.py `_end_locked`), itemised.
+    bill = reservation_quote(reservation, end=reservation.ended_at)
     return Receipt(
         reservation_id=reservation.public_id,
         status=reservation.status,
@@ -353,7 +387,7 @@ def receipt_get(*, reservation: Reservation) -> Receipt:
         start_time=reservation.start_time.astimezone(zone),
         end_time=reservation.ended_at.astimezone(zone),
         # The metered minutes, at the first-hour rate as booked (later hours may cost more).
-        billed_minutes=reservation_quote(reservation, end=reservation.ended_at).metered_minutes,
+        billed_minutes=bill.metered_minutes,
         rate_cents=reservation.first_hour_cents,
         amount_cents=reservation.amount_cents,
         currency=payment.currency if payment is not None else gateway.CURRENCY,
@@ -363,6 +397,11 @@ def receipt_get(*, reservation: Reservation) -> Receipt:
         stripe_payment_intent_id=(payment.stripe_payment_intent_id or None) if payment else None,
         refunds=refunds,
         refunded_cents=sum(r.amount_cents for r in refunds if r.state == RefundState.SUCCEEDED),
+        segments=tuple(
+            replace(segment, start=segment.start.astimezone(zone), end=segment.end.astimezone(zone))
+            for segment in bill.segments
+        ),
+        minimum_applied=bill.minimum_applied,
     )
 
 

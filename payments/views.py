@@ -158,14 +158,27 @@ class ReceiptRefundOutputSerializer(serializers.Serializer):
     created_at = _new_york_time()
 
 
+class ReceiptSegmentOutputSerializer(serializers.Serializer):
+    """A priced stretch of the bill, named as the quote routes name it (reservations/views.py)."""
+
+    start = _new_york_time()
+    end = _new_york_time()
+    minutes = serializers.IntegerField()
+    rate_cents_per_hour = serializers.IntegerField()
+    amount_cents = serializers.IntegerField(help_text="For display: the total is the bill.")
+    step = serializers.CharField(help_text='"first hour" or "later hours".')
+
+
 class ReceiptApi(APIView):
     """A billed reservation's receipt (ended, paid or payment_failed): JSON, or a printable
     PDF with `?format=pdf`.
 
     Amounts in integer cents (`rate_cents` per hour), times in New York time with their
     offset, `plate` null until vehicles exist; `refunded_cents` counts the refunds that
-    succeeded (pending ones are listed, not counted). 409 while the reservation has no bill
-    (not ended, or cancelled).
+    succeeded (pending ones are listed, not counted). `segments` itemise the bill as the quote
+    does: their cents add up to `amount_cents` but for rounding (a cent or so), or for the minimum
+    charge when `minimum_applied`; none when the stay was outside the meter's hours. 409
+    while the reservation has no bill (not ended, or cancelled).
     """
 
     access: Access
@@ -193,6 +206,8 @@ class ReceiptApi(APIView):
         stripe_payment_intent_id = serializers.CharField(allow_null=True)
         refunds = ReceiptRefundOutputSerializer(many=True)
         refunded_cents = serializers.IntegerField()
+        segments = ReceiptSegmentOutputSerializer(many=True)
+        minimum_applied = serializers.BooleanField()
 
     @extend_schema(
         parameters=[QuerySerializer],

@@ -1,8 +1,11 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
+from reservations.emails import format_segment
 from reservations.models import Reservation
+from reservations.pricing import format_dollars, reservation_quote
 from reservations.services import reservation_end_now
 from secure_my_spot.exceptions import ApplicationError
 
@@ -30,7 +33,30 @@ class ReservationAdmin(admin.ModelAdmin):
     actions = ["end_now"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Reservation | None = None):
-        return [field.name for field in Reservation._meta.fields]
+        # Its pricing fields (first_hour_cents, later_hour_cents, meter_hours) among them.
+        return [field.name for field in Reservation._meta.fields] + ["booked_stay_quote"]
+
+    @admin.display(description="quote for the booked stay")
+    def booked_stay_quote(self, obj: Reservation) -> str:
+        """Why a bill is what it is: start_time to end_time priced with what the reservation
+        was booked with (its rates and meter hours, not the zone's or spot's of today), as
+        the bill is at end (an ended stay's end_time is its end)."""
+        quote = reservation_quote(obj, end=obj.end_time)
+        if quote.minimum_applied:
+            total = "the minimum charge"
+        elif quote.metered_minutes:
+            total = "the sum of the segments, rounded once"
+        else:
+            total = "nothing metered: no charge"
+        return format_html(
+            "{} for {} metered min ({})<br>{}",
+            format_dollars(quote.amount_cents),
+            quote.metered_minutes,
+            total,
+            format_html_join(
+                "", "{}<br>", ((format_segment(segment),) for segment in quote.segments)
+            ),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

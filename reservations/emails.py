@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from outbox.models import OutboundEmail
 from outbox.services import email_queue
+from parking_spots.pricing import Segment
 from reservations.links import reservation_link_url
 from reservations.models import Reservation
 from reservations.pricing import format_dollars, reservation_amount_cents
@@ -47,6 +48,16 @@ def format_local_window(start: datetime, end: datetime) -> str:
     if (local_start.date(), local_start.tzname()) != (local_end.date(), local_end.tzname()):
         return f"{format_local_time(start)} to {format_local_time(end)}"
     return f"{local_start:%a %b %d %Y, %I:%M %p} to {local_end:%I:%M %p %Z}"
+
+
+def format_segment(segment: Segment) -> str:
+    """A priced stretch of a stay as a person reads it (receipts, the admin), e.g. 'Mon Nov 16
+    2026, 06:00 PM to 07:00 PM EST: 60 min at $1.50 per hour (first hour), $1.50'."""
+    return (
+        f"{format_local_window(segment.start, segment.end)}: {segment.minutes} min at "
+        f"{format_dollars(segment.rate_cents_per_hour)} per hour ({segment.step}), "
+        f"{format_dollars(segment.amount_cents)}"
+    )
 
 
 def manage_url(reservation: Reservation) -> str:

@@ -47,7 +47,10 @@ def stay_quote(
         holidays=_holidays(meter_hours, start, max(end, horizon_end or end)),
         start=start,
         end=end,
-        minimum_cents=settings.RESERVATION_MINIMUM_CHARGE_CENTS,
+        # A free spot (both rates 0) bills nothing, minimum or not: no charge for a zero bill.
+        minimum_cents=(
+            settings.RESERVATION_MINIMUM_CHARGE_CENTS if first_hour_cents or later_hour_cents else 0
+        ),
         horizon_end=horizon_end,
     )
 
@@ -104,8 +107,6 @@ def reservation_quote(
 
 def reservation_amount_cents(reservation: Reservation, *, end: datetime) -> int:
     """The bill of `reservation` if it ends at `end` (0 when `end` is not after its start)."""
-    if reservation.first_hour_cents == 0 and reservation.later_hour_cents == 0:
-        return 0
     return reservation_quote(reservation, end=end).amount_cents
 
 

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 
 from outbox.models import OutboundEmail
 from outbox.services import email_queue
+from parking_spots.selectors import holidays_between
 from payments import gateway
 from payments.emails import SUBJECT as PAYMENT_FAILED_SUBJECT
 from payments.models import Payment, PaymentState, Refund, RefundState
@@ -35,6 +37,10 @@ S = ReservationStatus
 API = "https://api.example.test"
 # ISO 8601 with New York's offset (EST or EDT), never UTC's Z.
 NEW_YORK_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?-0[45]:00$")
+NY = ZoneInfo("America/New_York")
+TWO_HOUR_METER = "2 HR Pas Mon-Sat 0900-1900"
+# A Monday and Tuesday that are no meter holidays (the tests below check that they are not).
+MONDAY = datetime(2026, 11, 16, tzinfo=NY)
 
 
 def guest_path(reservation: Reservation, query: str = "") -> str:
@@ -134,6 +140,125 @@ def test_the_pdf_receipt_opens_and_shows_the_meter_amount_card_times_and_payment
     assert recorded_payment_intent(reservation) in text
 
 
+def segment_rows(receipt: dict) -> list[tuple]:
+    return [
+        (s["start"], s["end"], s["minutes"], s["rate_cents_per_hour"], s["amount_cents"], s["step"])
+        for s in receipt["segments"]
+    ]
+
+
+def test_a_stay_past_its_first_hour_is_itemised_at_both_rates_adding_up_to_the_bill(
+    localstripe, ended_reservation
+):
+    reservation = ended_reservation(CARD_OK, minutes=90)
+    payment_charge_reservation(reservation_id=reservation.pk)
+    reservation.refresh_from_db()
+
+    receipt = APIClient().get(guest_path(reservation)).json()
+
+    segments = receipt["segments"]
+    # The factory's spot: metered around the clock at "elsewhere"'s 150 then 250 cents.
+    assert [(s["step"], s["rate_cents_per_hour"]) for s in segments] == [
+        ("first hour", 150),
+        ("later hours", 250),
+    ]
+    assert all(NEW_YORK_ISO.match(s["start"]) and NEW_YORK_ISO.match(s["end"]) for s in segments)
+    assert datetime.fromisoformat(segments[0]["start"]) == reservation.start_time
+    assert datetime.fromisoformat(segments[-1]["end"]) == reservation.ended_at
+    assert segments[0]["end"] == segments[1]["start"]
+    assert (segments[0]["minutes"], segments[0]["amount_cents"]) == (60, 150)
+    assert sum(s["minutes"] for s in segments) == receipt["billed_minutes"]
+    assert sum(s["amount_cents"] for s in segments) == receipt["amount_cents"] > 150
+    assert receipt["minimum_applied"] is False
+    assert receipt["amount_cents"] == reservation.amount_cents == recorded_amount(reservation)
+    # `rate_cents` stays the first hour's, as before segments were shown.
+    assert receipt["rate_cents"] == 150
+    text = pdf_text(APIClient().get(guest_path(reservation, "?format=pdf")).content)
+    later = format_dollars(segments[1]["amount_cents"])
+    assert "60 min at $1.50 per hour (first hour), $1.50" in text
+    assert f"min at $2.50 per hour (later hours), {later}" in text
+
+
+def recorded_amount(reservation: Reservation) -> int:
+    [payment] = payments_of(reservation)
+    return payment.amount_cents
+
+
+def ny(day: int, hour: int, minute: int = 0) -> str:
+    """The ISO 8601 a receipt shows for `MONDAY` + `day` days at hour:minute."""
+    return (MONDAY + timedelta(days=day, hours=hour, minutes=minute)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "segments", "amount", "explained"),
+    [
+        # Metered 18:00-19:00 at the first-hour rate, free overnight, metered from 09:00 on
+        # at the later rate: only the metered parts are billed, and they add up to the bill.
+        (
+            (0, 18, 0),
+            (1, 9, 30),
+            [
+                (ny(0, 18), ny(0, 19), 60, 150, 150, "first hour"),
+                (ny(1, 9), ny(1, 9, 30), 30, 250, 125, "later hours"),
+            ],
+            275,
+            None,
+        ),
+        # 1 + 59 first-hour minutes: 2.5 and 147.5 cents, each rounded up for display, where
+        # the bill rounds 150 once: the receipt says why its lines come to a cent more.
+        (
+            (0, 18, 59),
+            (1, 9, 59),
+            [
+                (ny(0, 18, 59), ny(0, 19), 1, 150, 3, "first hour"),
+                (ny(1, 9), ny(1, 9, 59), 59, 150, 148, "first hour"),
+            ],
+            150,
+            "Rounding the metered lines come to $1.51, each rounded to the cent; "
+            "the amount is rounded once, on the whole stay",
+        ),
+        # 10 metered minutes come to 25 cents: the minimum charge is the bill, and says so.
+        (
+            (0, 18, 50),
+            (0, 19, 30),
+            [(ny(0, 18, 50), ny(0, 19), 10, 150, 25, "first hour")],
+            50,
+            "Minimum charge the metered time comes to $0.25; a stay costs at least $0.50",
+        ),
+        # Nothing metered: nothing billed, no segment.
+        ((0, 20, 0), (0, 23, 0), [], 0, "Metered none: the stay was outside the meter's hours"),
+    ],
+)
+def test_a_stay_at_a_meter_with_posted_hours_shows_its_metered_segments(
+    start, end, segments, amount, explained
+):
+    assert not holidays_between(start=MONDAY.date(), end=MONDAY.date() + timedelta(days=1))
+    start_time = MONDAY + timedelta(days=start[0], hours=start[1], minutes=start[2])
+    end_time = MONDAY + timedelta(days=end[0], hours=end[1], minutes=end[2])
+    reservation = ReservationFactory(
+        status=S.PAID,
+        spot=ParkingSpotFactory(meter_hours=TWO_HOUR_METER),
+        meter_hours=TWO_HOUR_METER,
+        first_hour_cents=150,
+        later_hour_cents=250,
+        start_time=start_time,
+        minutes=(end_time - start_time) // timedelta(minutes=1),
+    )
+
+    receipt = APIClient().get(guest_path(reservation)).json()
+
+    assert segment_rows(receipt) == segments
+    assert receipt["amount_cents"] == reservation.amount_cents == amount
+    assert receipt["billed_minutes"] == sum(row[2] for row in segments)
+    assert receipt["minimum_applied"] is (explained or "").startswith("Minimum charge")
+    text = pdf_text(APIClient().get(guest_path(reservation, "?format=pdf")).content)
+    assert f"Amount {format_dollars(amount)}" in text
+    if explained:
+        assert explained in text
+    else:
+        assert "Rounding" not in text and "Minimum charge" not in text
+
+
 def test_refunds_are_listed_and_only_those_that_succeeded_count_as_refunded():
     reservation, payment = paid_with_payment()
     for cents, state in [
@@ -189,14 +314,15 @@ def test_text_outside_latin1_or_pdf_syntax_does_not_break_the_pdf():
 
 
 def test_a_zero_bill_has_a_receipt_without_a_payment():
-    reservation = ReservationFactory(
-        status=S.PAID, rate=Decimal("0.00"), card_last4=""
-    )
+    reservation = ReservationFactory(status=S.PAID, rate=Decimal("0.00"), card_last4="")
 
     receipt = APIClient().get(guest_path(reservation)).json()
 
     assert (receipt["amount_cents"], receipt["payment_state"]) == (0, None)
     assert (receipt["stripe_payment_intent_id"], receipt["card_last4"]) == (None, "")
+    # A free row is metered at 0 cents, and no minimum charge applies to it.
+    assert [s["amount_cents"] for s in receipt["segments"]] == [0]
+    assert receipt["minimum_applied"] is False
 
 
 @pytest.mark.parametrize(
@@ -298,6 +424,10 @@ def test_the_ended_email_carries_the_receipt_and_a_link_to_it_once(
         "Payment: paid",
     ):
         assert line in mail.body
+    # The bill's segment: 30 metered minutes at the first-hour rate.
+    assert re.search(
+        r"^Metered: .* 3\d min at \$1\.50 per hour \(first hour\), \$", mail.body, re.M
+    )
     [receipt_link] = re.findall(rf"{API}/receipt-link/\S+", mail.body)
     assert reservation.email not in receipt_link
     [html] = [body for body, kind in mail.alternatives if kind == "text/html"]

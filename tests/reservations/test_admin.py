@@ -1,6 +1,10 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.urls import reverse
 
+from parking_spots.selectors import holidays_between
 from reservations.models import Reservation, ReservationStatus
 from testing.factories import ParkingSpotFactory, ReservationFactory
 
@@ -75,3 +79,30 @@ def test_end_now_action_goes_through_the_service(admin_client, mailoutbox, enque
     statuses = dict(Reservation.objects.values_list("pk", "status"))
     assert statuses == {active.pk: S.ENDED, pending.pk: S.PENDING_PAYMENT}
     assert enqueued.drain() == [("tasks.reservation_finish", [active.pk])]
+
+
+def test_the_pricing_it_was_booked_with_and_its_quote_are_shown_read_only(admin_client):
+    monday_evening = datetime(2026, 11, 16, 18, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert not holidays_between(start=monday_evening.date(), end=monday_evening.date())
+    reservation = ReservationFactory(
+        status=S.PAID,
+        meter_hours="2 HR Pas Mon-Sat 0900-1900",
+        first_hour_cents=550,
+        later_hour_cents=900,
+        start_time=monday_evening,
+        minutes=90,  # 18:00-19:30: metered until 19:00 only
+    )
+
+    page = admin_client.get(reverse("admin:reservations_reservation_change", args=[reservation.pk]))
+
+    content = page.content.decode()
+    assert page.status_code == 200
+    for field in ("first_hour_cents", "later_hour_cents", "meter_hours"):
+        assert f'name="{field}"' not in content
+    assert "2 HR Pas Mon-Sat 0900-1900" in content
+    assert ">550<" in content and ">900<" in content
+    assert "$5.50 for 60 metered min (the sum of the segments, rounded once)" in content
+    assert "Mon Nov 16 2026, 06:00 PM to 07:00 PM EST: 60 min at $5.50 per hour (first hour)" in (
+        content
+    )
+    assert reservation.amount_cents == 550
