@@ -1,14 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from enforcement.models import CoverageLookup, EnforcementKey, Scope
 from enforcement.services import enforcement_key_create, enforcement_key_revoke
-from users.plates import plate_normalise
+from users.plates import PlateSearchMixin
 
 
 class EnforcementKeyAddForm(forms.Form):
@@ -86,7 +86,7 @@ class EnforcementKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CoverageLookup)
-class CoverageLookupAdmin(admin.ModelAdmin):
+class CoverageLookupAdmin(PlateSearchMixin, admin.ModelAdmin):
     """The log, read-only. A search finds a plate typed any way (`abc-1234`) or a meter."""
 
     list_display = (
@@ -100,19 +100,9 @@ class CoverageLookupAdmin(admin.ModelAdmin):
         "client_address",
     )
     list_filter = ("key", "reason", ("at", admin.DateFieldListFilter))
-    search_fields = ("=plate", "=meter")
+    search_fields = ("=meter",)
     list_select_related = ("key",)
     date_hierarchy = "at"
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            plate = plate_normalise(term)
-        except ValidationError:
-            plate = term
-        return queryset.filter(Q(plate=plate) | Q(meter=term)), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -32,7 +32,7 @@ from payments.models import (
     RefundState,
     ReservationBill,
 )
-from reservations.emails import format_local_time, format_segment
+from reservations.emails import format_local_time, format_plate, format_segment
 from reservations.links import reservation_get_by_link_token
 from reservations.models import BILLED_STATUSES, Reservation, ReservationStatus
 from reservations.pricing import format_dollars, reservation_quote
@@ -255,7 +255,8 @@ class Receipt:
     reservation_id: str
     status: str
     spot: ReceiptSpot
-    plate: str | None  # Vehicles do not exist yet (issue 17): always None until they do.
+    plate: str | None  # None (and `state` too) when the stay named no car
+    state: str | None
     start_time: datetime
     end_time: datetime
     billed_minutes: int
@@ -288,7 +289,7 @@ class Receipt:
             lines.append(("Side of street", spot.side_of_street))
         lines += [
             ("Borough", spot.borough or "not recorded"),
-            ("Plate", self.plate or "not recorded"),
+            ("Plate", format_plate(self.plate or "", self.state or "") or "not recorded"),
             ("Start", format_local_time(self.start_time)),
             ("End", format_local_time(self.end_time)),
             ("Billed time", f"{self.billed_minutes} min"),
@@ -383,7 +384,8 @@ def receipt_get(*, reservation: Reservation) -> Receipt:
             to_street=spot.to_street,
             side_of_street=spot.side_of_street,
         ),
-        plate=None,
+        plate=reservation.plate or None,
+        state=reservation.plate_state or None,
         start_time=reservation.start_time.astimezone(zone),
         end_time=reservation.ended_at.astimezone(zone),
         # The metered minutes, at the first-hour rate as booked (later hours may cost more).

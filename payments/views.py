@@ -174,11 +174,11 @@ class ReceiptApi(APIView):
     PDF with `?format=pdf`.
 
     Amounts in integer cents (`rate_cents` per hour), times in New York time with their
-    offset, `plate` null until vehicles exist; `refunded_cents` counts the refunds that
-    succeeded (pending ones are listed, not counted). `segments` itemise the bill as the quote
-    does: their cents add up to `amount_cents` but for rounding (a cent or so), or for the minimum
-    charge when `minimum_applied`; none when the stay was outside the meter's hours. 409
-    while the reservation has no bill (not ended, or cancelled).
+    offset, `plate` and `state` null when the stay named no car; `refunded_cents` counts the
+    refunds that succeeded (pending ones are listed, not counted). `segments` itemise the bill
+    as the quote does: their cents add up to `amount_cents` but for rounding (a cent or so),
+    or for the minimum charge when `minimum_applied`; none when the stay was outside the
+    meter's hours. 409 while the reservation has no bill (not ended, or cancelled).
     """
 
     access: Access
@@ -194,6 +194,7 @@ class ReceiptApi(APIView):
         status = serializers.CharField()
         spot = ReceiptSpotOutputSerializer()
         plate = serializers.CharField(allow_null=True)
+        state = serializers.CharField(allow_null=True, help_text="The plate's issuer: NY.")
         start_time = _new_york_time()
         end_time = _new_york_time()
         billed_minutes = serializers.IntegerField()

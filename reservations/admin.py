@@ -8,16 +8,19 @@ from reservations.models import Reservation
 from reservations.pricing import format_dollars, reservation_quote
 from reservations.services import reservation_end_now
 from secure_my_spot.exceptions import ApplicationError
+from users.plates import PlateSearchMixin
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(PlateSearchMixin, admin.ModelAdmin):
     """Read-only: reservations change state through the services only, so bills stay true."""
 
     list_display = (
         "id",
         "email",
         "spot",
+        "plate",
+        "plate_state",
         "status",
         "start_time",
         "end_time",
@@ -27,7 +30,8 @@ class ReservationAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", ("start_time", admin.DateFieldListFilter), "created_at")
     date_hierarchy = "start_time"
-    # `=public_id`: the reservation id a driver quotes from an e-mail or the app.
+    # `=public_id`: the reservation id a driver quotes from an e-mail or the app; a plate
+    # typed any way is found too (PlateSearchMixin).
     search_fields = ("email", "=public_id", "=spot__id", "spot__street", "spot__meter_number")
     list_select_related = ("spot", "user")
     actions = ["end_now"]

@@ -1,10 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from django.core.exceptions import ValidationError
 
 from users.models import User, Vehicle
-from users.plates import plate_normalise
+from users.plates import PlateSearchMixin
 
 
 class EmailUserCreationForm(UserCreationForm):
@@ -35,7 +34,7 @@ class VehicleInline(admin.TabularInline):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(admin.ModelAdmin):
+class VehicleAdmin(PlateSearchMixin, admin.ModelAdmin):
     list_display = ("plate", "plate_state", "nickname", "user", "created_at")
     list_filter = ("plate_state",)
     search_fields = ("plate", "user__email")
@@ -45,15 +44,6 @@ class VehicleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
-
-    def get_search_results(self, request, queryset, search_term):
-        """A plate typed as people type it ("abc-1234") finds it as stored (ABC1234)."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        try:
-            plate = plate_normalise(search_term)
-        except ValidationError:
-            return results, may_have_duplicates
-        return results | queryset.filter(plate=plate), may_have_duplicates
 
 
 @admin.register(User)

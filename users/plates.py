@@ -89,3 +89,16 @@ class PlateStateField(_NormalisedField):
         kwargs.setdefault("max_length", 8)
         kwargs.setdefault("help_text", "Two-letter code of the issuing state or province: NY.")
         super().__init__(**kwargs)
+
+
+class PlateSearchMixin:
+    """For a ModelAdmin of rows with a `plate`: its search also finds a plate typed as people
+    type it ("abc-1234" finds ABC1234), beside its own search_fields."""
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            plate = plate_normalise(search_term)
+        except ValidationError:
+            return results, may_have_duplicates
+        return results | queryset.filter(plate=plate), may_have_duplicates

@@ -99,7 +99,7 @@ def test_a_paid_reservation_has_a_receipt_in_cents_and_new_york_time(
         "to_street": "",
         "side_of_street": "",
     }
-    assert receipt["plate"] is None and "plate" in receipt
+    assert receipt["plate"] is None and receipt["state"] is None  # no car named
     assert NEW_YORK_ISO.match(receipt["start_time"]) and NEW_YORK_ISO.match(receipt["end_time"])
     assert datetime.fromisoformat(receipt["start_time"]) == reservation.start_time
     assert datetime.fromisoformat(receipt["end_time"]) == reservation.ended_at
@@ -472,6 +472,26 @@ def test_a_zero_bill_is_mailed_its_receipt_without_calling_stripe(outbox, settin
 
     [mail] = ended_emails(outbox)
     assert "There is nothing to pay." in mail.body and "Amount: $0.00" in mail.body
+
+
+def test_the_receipt_and_the_ended_email_show_the_plate(outbox, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    reservation = ReservationFactory(
+        status=S.ENDED,
+        rate=Decimal("0.00"),
+        plate="ABC1234",
+        plate_state="NY",
+        start_time=timezone.now() - timedelta(hours=2),
+    )
+    payment_charge_reservation(reservation_id=reservation.pk)
+
+    receipt = APIClient().get(guest_path(reservation)).json()
+    pdf = pdf_text(APIClient().get(guest_path(reservation, "?format=pdf")).content)
+    [mail] = ended_emails(outbox)
+
+    assert (receipt["plate"], receipt["state"]) == ("ABC1234", "NY")
+    assert "ABC1234 (NY)" in pdf
+    assert "Plate: ABC1234 (NY)" in mail.body
 
 
 def test_an_ended_email_queued_before_the_move_is_not_sent_again(

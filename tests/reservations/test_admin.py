@@ -40,6 +40,16 @@ def test_filters_and_search(admin_client):
     assert listed_ids(admin_client.get(CHANGELIST, by_day)) == {active.pk, paid.pk}
 
 
+def test_operators_find_stays_by_plate_typed_any_way(admin_client):
+    car = ReservationFactory(plate="ABC1234", plate_state="NY")
+    ReservationFactory(plate="ABC1235", plate_state="NY")
+    ReservationFactory()
+
+    for typed in ("ABC1234", "abc-1234", " abc 1234 "):
+        assert listed_ids(admin_client.get(CHANGELIST, {"q": typed})) == {car.pk}
+    assert "ABC1234" in admin_client.get(CHANGELIST).content.decode()
+
+
 def test_money_is_read_only_and_nothing_is_added_or_deleted(admin_client):
     reservation = ReservationFactory(status=S.ENDED)
     url = reverse("admin:reservations_reservation_change", args=[reservation.pk])
