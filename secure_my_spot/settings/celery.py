@@ -11,6 +11,17 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="secure_my_spot")
+# RabbitMQ quorum queues (replicated over a broker cluster's nodes) instead of classic ones:
+# the app's queues are declared with x-queue-type=quorum, and a quorum queue refuses global
+# QoS, so the worker must detect them and keep its prefetch per consumer. ETAs and retry
+# countdowns then wait in the broker (Celery's native delayed delivery), which routes only
+# through a topic exchange. RabbitMQ refuses to redeclare an existing queue or exchange with
+# another type: switch with a new CELERY_TASK_DEFAULT_QUEUE (README, "Quorum queues").
+if env.bool("CELERY_QUORUM_QUEUES", default=False):
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
 # A message is acknowledged only once its task has run, and one is taken at a time: a
 # worker that dies hands its message back to the broker instead of losing it.
 CELERY_TASK_ACKS_LATE = True
