@@ -20,15 +20,28 @@ def say(line: str = "") -> None:
 
 
 def setup_django(database_url: str | None = None) -> None:
-    """Production settings (DEBUG off) on the given database, without the HTTPS redirect."""
+    """Production settings (DEBUG off) on the given database, without the HTTPS redirect.
+
+    The production checks refuse to start without Stripe keys and a mail server: a bench
+    that uses neither gets localstripe's keys and a closed port (one that does sets its own).
+    """
     if database_url:
         os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-    os.environ.setdefault("ALLOWED_HOSTS", HOST)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings.base")
     sys.path.insert(0, str(ROOT))
+    from testing.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
+
+    for variable, value in {
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-not-secret",
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": HOST,
+        "DJANGO_SETTINGS_MODULE": "secure_my_spot.settings.base",
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "EMAIL_URL": f"smtp://{HOST}:9",  # discard: nothing here sends mail
+    }.items():
+        os.environ.setdefault(variable, value)
     import django
 
     django.setup()

@@ -38,8 +38,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import HOST, add_bench_database_argument, say  # noqa: E402
 from bench.run import serve_real_data, wrk  # noqa: E402
-from testing.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET  # noqa: E402
-from testing.net import free_port  # noqa: E402
 
 PLATE_INDEX = "reservation_plate_end"
 SAMPLE = 2000  # distinct queries per case, drawn at random by wrk
@@ -255,14 +253,7 @@ def main() -> None:
     args = parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: install it with `apt-get install wrk` (Debian).")
-    # The production settings refuse to start without these; the lookup uses neither.
-    os.environ.update(
-        STRIPE_SECRET_KEY=SECRET_KEY,
-        STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        EMAIL_URL=f"smtp://127.0.0.1:{free_port()}",  # nothing here sends mail
-        THROTTLE_ENFORCEMENT_RATE="1000000/second",
-    )
+    os.environ["THROTTLE_ENFORCEMENT_RATE"] = "1000000/second"
     port, server = serve_real_data(args.database_url, args.workers)
     try:
         from django.db import connection

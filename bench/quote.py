@@ -36,8 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import add_bench_database_argument, fetch, say, setup_django  # noqa: E402
 from bench.run import EXPORT, serve_real_data, wrk  # noqa: E402
-from testing.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET  # noqa: E402
-from testing.net import free_port  # noqa: E402
 
 YEAR_START = datetime(2026, 1, 1, 5, tzinfo=UTC)  # midnight in New York
 YEAR = timedelta(days=365)
@@ -81,14 +79,7 @@ def route(args: argparse.Namespace) -> None:
     """The quote route through gunicorn, as bench/run.py measures the spot routes."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: install it with `apt-get install wrk` (Debian).")
-    # The production settings refuse to start without these; the quote route uses neither.
-    os.environ.update(
-        STRIPE_SECRET_KEY=SECRET_KEY,
-        STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        EMAIL_URL=f"smtp://127.0.0.1:{free_port()}",  # nothing here sends mail
-        THROTTLE_SPOT_WINDOWS_RATE="1000000/second",
-    )
+    os.environ["THROTTLE_SPOT_WINDOWS_RATE"] = "1000000/second"
     port, server = serve_real_data(args.database_url, args.workers)
     try:
         from parking_spots.models import ParkingSpot

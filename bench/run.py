@@ -108,6 +108,9 @@ def grow_to(total: int) -> float:
     if missing > 0:
         index = next(index for index in ParkingSpot._meta.indexes if index.name == INDEX_NAME)
         with transaction.atomic(), connection.cursor() as cursor:
+            # Foreign keys checked per statement: a deferred check left pending would stop
+            # the index build in the same transaction.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             # One index build after the rows is far quicker than a million index inserts.
             with connection.schema_editor(atomic=False) as editor:
                 editor.remove_index(ParkingSpot, index)
@@ -115,11 +118,12 @@ def grow_to(total: int) -> float:
             cursor.execute(
                 """
                 INSERT INTO parking_spots_parkingspot
-                    (lat, lng, rate, active, borough, street, side_of_street, from_street,
-                     to_street, meter_hours, time_limit_minutes, created_at, updated_at)
+                    (lat, lng, active, borough, street, side_of_street, from_street,
+                     to_street, meter_hours, time_limit_minutes, created_at, updated_at,
+                     zone_pinned)
                 SELECT round((%s + random() * %s)::numeric, 6),
                        round((%s + random() * %s)::numeric, 6),
-                       2.50, true, '', %s, '', '', '', '', 120, now(), now()
+                       true, '', %s, '', '', '', '', 120, now(), now(), false
                 FROM generate_series(1, %s)
                 """,
                 [SOUTH, NORTH - SOUTH, WEST, EAST - WEST, SYNTHETIC_STREET, missing],
