@@ -94,3 +94,21 @@ class NearInputSerializer(serializers.Serializer):
                 {"dist": [f"Must be above 0 and at most {maximum:g} {unit.value}."]}
             )
         return attrs
+
+
+# `format` of the spot routes: the contract's array of objects, or the compact columnar shape.
+OBJECTS = "json"
+COLUMNAR = "columnar"
+
+
+class FormatInputSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=[OBJECTS, COLUMNAR], default=OBJECTS)
+
+
+# The routes' query strings, validated in one pass (push subscriptions take no `format`).
+class SpotListInputSerializer(ViewportInputSerializer, FormatInputSerializer):
+    pass
+
+
+class SpotNearInputSerializer(NearInputSerializer, FormatInputSerializer):
+    pass

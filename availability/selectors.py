@@ -6,8 +6,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from redis import Redis
 from redis.exceptions import RedisError
 
+from availability.encoding import ETAG_SUFFIX
 from availability.services import availability_version_advance
 from availability.types import CoveredSearch, Version
 from parking_spots.geo import BBox, Circle, Unit
@@ -67,11 +69,20 @@ FROM availability_availabilitystate WHERE id = 1
 logger = logging.getLogger(__name__)
 
 # The bodies this process built or fetched for the newest version it has seen, so a warm
-# poll does not even go to Redis. Bounded: each variant (viewport, search) is an entry, and
-# a city-wide answer is megabytes.
+# poll does not even go to Redis. Bounded: each variant (shape, encoding, viewport, search)
+# is an entry; a body larger than the byte bound alone (the identity snapshot past ~200k
+# spots) is not kept, and is read from Redis per request instead.
 _latest_bodies: dict[str, bytes] = {}
 LATEST_BODIES_MAX = 64
-LATEST_BODIES_MAX_BYTES = 32 * 1024 * 1024
+LATEST_BODIES_MAX_BYTES = 64 * 1024 * 1024
+# Snapshot bodies in Redis, by ETag: the version, then what SNAPSHOT_SUFFIXES adds (the
+# columnar shape, an encoding); the index is a sorted set of the versions stored.
+SNAPSHOT_KEY = "availability:snapshot:{tag}"
+SNAPSHOT_INDEX_KEY = "availability:snapshots"
+COLUMNAR_SUFFIX = "-columnar"
+SNAPSHOT_SUFFIXES = tuple(
+    shape + encoding for shape in ("", COLUMNAR_SUFFIX) for encoding in ETAG_SUFFIX.values()
+)
 # Bytes of search covers stored in the current window (one search TTL long).
 SEARCH_BUDGET_KEY = "availability:search-bytes"
 
@@ -86,10 +97,11 @@ def availability_version_get() -> Version:
     return Version(number=row[0], changed_at=row[1], next_change_at=row[2])
 
 
-def availability_body_cached(
-    *, version: Version, tag: str, build: Callable[[], bytes | str], timeout: int
-) -> bytes | str:
-    """A route's body for an ETag `tag` of `version`: built once, shared through Redis.
+def availability_snapshot_body(
+    *, version: Version, tag: str, build: Callable[[], bytes | str]
+) -> bytes:
+    """The all-spots body of ETag `tag` (a shape and an encoding of `version`): built once
+    per version, shared through Redis, where only this version and the one before it stay.
 
     A body keyed by a version may hold a slightly newer answer (a commit between reading
     the version and the spots), never an older one: the next poll then simply refetches.
@@ -98,24 +110,55 @@ def availability_body_cached(
     if connection.in_atomic_block:
         # This transaction may see its own uncommitted writes, which the version does not
         # count yet (or ever, on rollback): they must not reach the shared cache.
-        return build()
+        return _encoded(build())
     body = _latest_bodies.get(tag)
     if body is not None:
         return body
-    key = f"availability:body:{tag}"
     try:
-        body = cache.get(key)
+        # The raw client: bytes stored as they are (no pickling), and a pipeline to prune.
+        client = cache._cache.get_client(write=True)
+        body = client.get(cache.make_key(SNAPSHOT_KEY.format(tag=tag)))
     except RedisError:
         logger.warning("availability cache unreachable; building the body uncached")
-        return build()
+        return _encoded(build())
     if body is None:
         body = _encoded(build())
         try:
-            cache.set(key, body, timeout=timeout)
+            _snapshot_store(client, version=version, tag=tag, body=body)
         except RedisError:
             logger.warning("availability cache unreachable; body not shared")
     _remember(version=version, tag=tag, body=body)
     return body
+
+
+def _snapshot_store(client: Redis, *, version: Version, tag: str, body: bytes) -> None:
+    """Store `body` and drop every snapshot older than the newest version's predecessor.
+
+    Workers may race to store the same or different versions, or a slow one an old version:
+    each stores and registers its body in one transaction, then prunes below the newest
+    registered version minus one, so once the last store has pruned, Redis holds at most
+    two versions of the snapshot, whatever the order. The TTL only clears an idle Redis.
+    """
+    index = cache.make_key(SNAPSHOT_INDEX_KEY)
+    ttl = settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(cache.make_key(SNAPSHOT_KEY.format(tag=tag)), body, ex=ttl)
+        pipe.zadd(index, {version.number: version.number})
+        pipe.expire(index, ttl)
+        pipe.zrevrange(index, 0, 0, withscores=True)
+        newest = int(pipe.execute()[-1][0][1])
+    stale = [int(number) for number in client.zrangebyscore(index, "-inf", newest - 2)]
+    if stale:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.delete(
+                *(
+                    cache.make_key(SNAPSHOT_KEY.format(tag=f"{number}{suffix}"))
+                    for number in stale
+                    for suffix in SNAPSHOT_SUFFIXES
+                )
+            )
+            pipe.zrem(index, *stale)
+            pipe.execute()
 
 
 def availability_search_body(*, version: Version, tag: str, search: CoveredSearch) -> bytes:
@@ -126,7 +169,7 @@ def availability_search_body(*, version: Version, tag: str, search: CoveredSearc
     for searches is bounded by AVAILABILITY_SEARCH_CACHE_BYTES however many distinct
     questions arrive.
     """
-    if connection.in_atomic_block:  # see availability_body_cached
+    if connection.in_atomic_block:  # see availability_snapshot_body
         return search.trim(_encoded(search.cover()))
     body = _latest_bodies.get(tag)
     if body is None:
@@ -169,7 +212,12 @@ def _encoded(body: bytes | str) -> bytes:
 
 
 def _remember(*, version: Version, tag: str, body: bytes) -> None:
-    """Keep `body` in this process's memory, dropping everything of older versions first."""
+    """Keep `body` in this process's memory, dropping everything of older versions first;
+    a body of an older version (a request that read the version before a change) or larger
+    than the whole budget is not kept."""
+    held = {int(known.split("-")[0]) for known in _latest_bodies}
+    if len(body) > LATEST_BODIES_MAX_BYTES or any(number > version.number for number in held):
+        return
     if (
         len(_latest_bodies) >= LATEST_BODIES_MAX
         or sum(map(len, _latest_bodies.values())) + len(body) > LATEST_BODIES_MAX_BYTES

@@ -6,9 +6,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from availability.areas import NearInputSerializer, ViewportInputSerializer
+from availability.areas import (
+    COLUMNAR,
+    OBJECTS,
+    SpotListInputSerializer,
+    SpotNearInputSerializer,
+)
 from availability.http import conditional_json
 from availability.selectors import (
+    COLUMNAR_SUFFIX,
     parking_spot_list_available,
     parking_spot_list_available_in,
     parking_spot_list_available_near,
@@ -16,9 +22,11 @@ from availability.selectors import (
 from availability.spot_json import (
     SpotDistanceOutputSerializer,
     SpotOutputSerializer,
+    spots_columnar,
     spots_in,
     spots_json,
     spots_near,
+    spots_snapshot_columnar_json,
     spots_snapshot_json,
 )
 from availability.throttles import SpotRateThrottle, SpotWindowRateThrottle
@@ -28,18 +36,22 @@ from parking_spots.geo import UNIT_ALIASES, BBox, Unit, bbox_covering, circle_co
 from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
 
 
-def search_in(*, bbox: BBox) -> CoveredSearch:
+def search_in(*, bbox: BBox, columnar: bool = False) -> CoveredSearch:
     """A viewport, answered from the grid-aligned viewport around it."""
     key, cover = bbox_covering(bbox, grid=settings.AVAILABILITY_SEARCH_GRID_DEGREES)
     return CoveredSearch(
         key=key,
         cover=lambda: spots_json(parking_spot_list_available_in(bbox=cover)),
-        trim=lambda body: spots_in(body, bbox=bbox),
+        trim=lambda body: _shaped(spots_in(body, bbox=bbox), columnar=columnar),
     )
 
 
+def _shaped(body: bytes | str, *, columnar: bool, with_distance: bool = False) -> bytes | str:
+    return spots_columnar(body, with_distance=with_distance) if columnar else body
+
+
 def search_near(
-    *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None
+    *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None, columnar: bool = False
 ) -> CoveredSearch:
     """A radius search, answered from the covering circle around the nearest grid point."""
     cover = circle_covering(
@@ -57,7 +69,11 @@ def search_near(
                 lat=cover.lat, lng=cover.lng, dist=cover.dist_km, unit=Unit.KM
             ).order_by("id")
         ),
-        trim=lambda body: spots_near(body, lat=lat, lng=lng, dist=dist, unit=unit, limit=limit),
+        trim=lambda body: _shaped(
+            spots_near(body, lat=lat, lng=lng, dist=dist, unit=unit, limit=limit),
+            columnar=columnar,
+            with_distance=True,
+        ),
     )
 
 
@@ -79,6 +95,18 @@ WINDOW_QUERY = [
 ]
 
 
+FORMAT_QUERY = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=[OBJECTS, COLUMNAR],
+    description="`columnar`: the same spots and values by column, compact for map clients: "
+    '`{"id": [1, 2], "lat": ["40.758000", "40.679290"], ...}`, every field of a spot (the '
+    "filter route adds `distance`), the n-th spot at index n of each array, in the order "
+    "of the default answer. Default `json`: the array of spot objects. Answers are "
+    "compressed (brotli, else gzip) when Accept-Encoding allows, with an ETag per encoding.",
+)
+
+
 class AvailableParkingSpotListApi(APIView):
     """Every available spot, or those in a viewport; conditional (ETag) for pollers.
 
@@ -97,27 +125,33 @@ class AvailableParkingSpotListApi(APIView):
                 "bbox", OpenApiTypes.STR, description="viewport: south,west,north,east"
             ),
             *WINDOW_QUERY,
+            FORMAT_QUERY,
         ],
         responses={200: SpotOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> HttpResponse:
-        query = validated_query_params(request, ViewportInputSerializer)
+        query = validated_query_params(request, SpotListInputSerializer)
+        columnar = query["format"] == COLUMNAR
         window = window_from_query(request)
         if window is not None:
             if "bbox" in query:
                 spots = parking_spot_list_available_in(bbox=query["bbox"], window=window)
             else:
                 spots = parking_spot_list_available(window=window).order_by("id")
-            return window_json(spots_json(spots))
+            return window_json(request, _shaped(spots_json(spots), columnar=columnar))
         if "bbox" not in query:
-            return conditional_json(
-                request,
-                variant="",
-                build=spots_snapshot_json,
-            )
+            if columnar:
+                return conditional_json(
+                    request, shape=COLUMNAR_SUFFIX, build=spots_snapshot_columnar_json
+                )
+            return conditional_json(request, build=spots_snapshot_json)
         bbox = query["bbox"]
         # Built only after the version is read, so the answer is never older than it.
-        return conditional_json(request, variant=f"bbox={bbox!r}", search=search_in(bbox=bbox))
+        return conditional_json(
+            request,
+            variant=f"bbox={bbox!r}" + (",format=columnar" if columnar else ""),
+            search=search_in(bbox=bbox, columnar=columnar),
+        )
 
 
 class AvailableParkingSpotFilterApi(APIView):
@@ -140,11 +174,13 @@ class AvailableParkingSpotFilterApi(APIView):
             OpenApiParameter("dist", OpenApiTypes.DOUBLE, required=True),
             OpenApiParameter("limit", OpenApiTypes.INT, description="nearest N only"),
             *WINDOW_QUERY,
+            FORMAT_QUERY,
         ],
         responses={200: SpotDistanceOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> HttpResponse:
-        query = validated_query_params(request, NearInputSerializer)
+        query = validated_query_params(request, SpotNearInputSerializer)
+        columnar = query["format"] == COLUMNAR
         near = {
             "lat": query["lat"],
             "lng": query["lng"],
@@ -155,7 +191,11 @@ class AvailableParkingSpotFilterApi(APIView):
         window = window_from_query(request)
         if window is not None:
             spots = parking_spot_list_available_near(**near, window=window)
-            return window_json(spots_json(spots, with_distance=True))
+            body = _shaped(
+                spots_json(spots, with_distance=True), columnar=columnar, with_distance=True
+            )
+            return window_json(request, body)
+        variant = f"near={sorted(near.items())!r}" + (",format=columnar" if columnar else "")
         return conditional_json(
-            request, variant=f"near={sorted(near.items())!r}", search=search_near(**near)
+            request, variant=variant, search=search_near(**near, columnar=columnar)
         )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from availability.http import fresh_json
 from reservations.fields import AwareDateTimeField
 from reservations.windows import Window, reservation_window_resolve
 
@@ -56,8 +57,8 @@ def window_from_query(request: Request) -> Window | None:
     )
 
 
-def window_json(body: bytes | str) -> HttpResponse:
+def window_json(request: Request, body: bytes | str) -> HttpResponse:
     """A window's answer: for this client and this moment only, so stored nowhere."""
-    response = HttpResponse(body, content_type="application/json")
+    response = fresh_json(request, body)
     response.headers["Cache-Control"] = CACHE_CONTROL
     return response

@@ -3,8 +3,11 @@
 On loopback only, bounded in requests and time, against a benchmark database of its own:
 1. GET /available-parking-spots/ through gunicorn at the real NYC size (~13k spots) and at
    100k: cold (a spot changes before every request, so each one builds a new snapshot),
-   warm (the version's snapshot is cached) and conditional (If-None-Match: a 304). One
-   keep-alive client, so the three are comparable: requests/s, p50, p99, bytes.
+   warm (the version's snapshot is cached) and conditional (If-None-Match: a 304), as
+   identity and as brotli (built and compressed once per version). One keep-alive client,
+   so the modes are comparable: requests/s, p50, p99, bytes. Then per size: the body in
+   each encoding and shape, what Redis holds for the snapshot (MEMORY USAGE of its keys)
+   and each gunicorn worker's resident memory now and at its peak.
 2. Push: daphne (the Procfile's `push`) and the publisher; `--subscribers` WebSocket clients
    subscribe to the viewport around one spot, a reservation of that spot is made through the
    API, and the time until each client has the delta is recorded (p50, p99, max).
@@ -70,14 +73,18 @@ def change_a_spot() -> None:
         )
 
 
-def measure(port: int, mode: str, count: int) -> tuple[float, float, float, int, int]:
-    """(requests/s, p50 ms, p99 ms, body bytes, status) of `count` GETs in one mode."""
+def measure(
+    port: int, mode: str, count: int, accept: str = ""
+) -> tuple[float, float, float, int, int]:
+    """(requests/s, p50 ms, p99 ms, body bytes, status) of `count` GETs in one mode, sending
+    `accept` as Accept-Encoding."""
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    conn.request("GET", ALL)
+    encoding = {"Accept-Encoding": accept} if accept else {}
+    conn.request("GET", ALL, headers=encoding)
     first = conn.getresponse()
     first.read()
     etag = first.getheader("ETag")
-    headers = {"If-None-Match": etag} if mode == "conditional" else {}
+    headers = {**encoding, "If-None-Match": etag} if mode == "conditional" else encoding
     seconds, size, status = [], 0, 0
     for _ in range(count):
         if mode == "cold":
@@ -96,6 +103,46 @@ def measure(port: int, mode: str, count: int) -> tuple[float, float, float, int,
         size,
         status,
     )
+
+
+def answer_sizes(port: int) -> list[tuple[str, int]]:
+    """Bytes of the (warm) all-spots answer in each shape and encoding."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    sizes = []
+    for shape, path in (("json", ALL), ("columnar", ALL + "?format=columnar")):
+        for accept in ("identity", "gzip", "br"):
+            conn.request("GET", path, headers={"Accept-Encoding": accept})
+            response = conn.getresponse()
+            body = response.read()
+            assert response.getheader("Content-Encoding", "identity") == accept, accept
+            sizes.append((f"{shape} {accept}", len(body)))
+    conn.close()
+    return sizes
+
+
+def snapshot_redis_bytes() -> tuple[int, int, int]:
+    """(keys, versions, bytes) of the all-spots snapshot in Redis, by MEMORY USAGE."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match="*availability:snapshot:*"))
+    versions = {key.rsplit(b":", 1)[1].split(b"-")[0] for key in keys}
+    return len(keys), len(versions), sum(client.memory_usage(key, samples=0) or 0 for key in keys)
+
+
+def worker_memory(server: subprocess.Popen) -> list[tuple[int, int]]:
+    """(resident, peak resident) bytes of each gunicorn worker (the master's children)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    memory = []
+    for pid in children:
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+        memory.append(
+            (int(status["VmRSS"].split()[0]) * 1024, int(status["VmHWM"].split()[0]) * 1024)
+        )
+    return memory
 
 
 def start(argv: list[str], log) -> subprocess.Popen:
@@ -159,24 +206,43 @@ def main() -> None:
     from parking_spots.models import ParkingSpot
 
     rows = [
-        "| spots | mode | req/s | p50 ms | p99 ms | bytes | status |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| spots | mode | encoding | req/s | p50 ms | p99 ms | bytes | status |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    sizes = ["| spots | answer | bytes |", "|---:|---|---:|"]
+    memory = [
+        "| spots | Redis snapshot keys | versions | Redis bytes | worker RSS MB | worker peak MB |",
+        "|---:|---:|---:|---:|---|---|",
     ]
     try:
         say(f"gunicorn {args.workers} workers on {HOST}:{port}; {os.cpu_count()} CPUs")
+        idle = ", ".join(f"{rss / 2**20:.0f}" for rss, _ in worker_memory(server))
+        say(f"worker RSS before serving: {idle} MB")
         real = ParkingSpot.objects.count()
         for size in [real, *sorted(size for size in args.sizes if size > real)]:
             if size != real:
                 say(f"growing to {size:,} spots ...")
                 grow_to(size)
             total = ParkingSpot.objects.count()
-            for mode in ("cold", "warm", "conditional"):
-                rate, p50, p99, size_bytes, status = measure(port, mode, args.requests)
-                rows.append(
-                    f"| {total:,} | {mode} | {rate:,.1f} | {p50:.2f} | {p99:.2f} | "
-                    f"{size_bytes:,} | {status} |"
-                )
-                say(rows[-1])
+            for accept in ("", "br"):
+                for mode in ("cold", "warm", "conditional"):
+                    rate, p50, p99, size_bytes, status = measure(port, mode, args.requests, accept)
+                    rows.append(
+                        f"| {total:,} | {mode} | {accept or 'identity'} | {rate:,.1f} | "
+                        f"{p50:.2f} | {p99:.2f} | {size_bytes:,} | {status} |"
+                    )
+                    say(rows[-1])
+            for answer, size_bytes in answer_sizes(port):
+                sizes.append(f"| {total:,} | {answer} | {size_bytes:,} |")
+                say(sizes[-1])
+            keys, versions, redis_bytes = snapshot_redis_bytes()
+            workers = worker_memory(server)
+            memory.append(
+                f"| {total:,} | {keys} | {versions} | {redis_bytes:,} | "
+                f"{', '.join(f'{rss / 2**20:.0f}' for rss, _ in workers)} | "
+                f"{', '.join(f'{peak / 2**20:.0f}' for _, peak in workers)} |"
+            )
+            say(memory[-1])
 
         say(f"push: {args.subscribers:,} WebSocket subscribers, daphne + publisher ...")
         push_port = free_port()
@@ -207,6 +273,10 @@ def main() -> None:
         server.wait(timeout=30)
     say()
     say("\n".join(rows))
+    say()
+    say("\n".join(sizes))
+    say()
+    say("\n".join(memory))
     say()
     say(
         f"push to {len(latencies):,} subscribers, booking request to delta: "

@@ -21,7 +21,8 @@ CHANNEL_LAYERS = {
         },
     }
 }
-# How long a serialised all-spots snapshot stays in Redis after its version was current.
+# The longest a serialised all-spots snapshot stays in Redis: only the current version and
+# the one before it are kept (availability.selectors), so this only clears an idle Redis.
 AVAILABILITY_SNAPSHOT_TTL_SECONDS = env.int("AVAILABILITY_SNAPSHOT_TTL_SECONDS", default=600)
 # The same for a search or viewport answer: many small bodies, worth a few polls each.
 AVAILABILITY_SEARCH_TTL_SECONDS = env.int("AVAILABILITY_SEARCH_TTL_SECONDS", default=30)

@@ -26,6 +26,10 @@ from testing.factories import ParkingSpotFactory, ReservationFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def raw_redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
 def serializer_output() -> bytes:
     spots = parking_spot_list_available().order_by("id")
     return JSONRenderer().render(SpotOutputSerializer(spots, many=True).data)
@@ -52,12 +56,13 @@ def test_the_snapshot_is_the_serializers_output(api_client):
 def test_built_once_per_version_and_shared_through_redis(api_client):
     spot = ParkingSpotFactory()
     first = api_client.get("/available-parking-spots/")
-    version = first["ETag"].strip('"')
-    assert cache.get(f"availability:body:{version}") == first.content
+    tag = first["ETag"].strip('"')
+    key = cache.make_key(f"availability:snapshot:{tag}")
+    assert raw_redis().get(key) == first.content
 
     # Another worker (no copy in its memory) takes the version's body from Redis as it is.
     _latest_bodies.clear()
-    cache.set(f"availability:body:{version}", b'["from redis"]')
+    raw_redis().set(key, b'["from redis"]')
     assert api_client.get("/available-parking-spots/").json() == ["from redis"]
 
     ParkingSpot.objects.filter(pk=spot.pk).update(rate=Decimal("9.99"))
