@@ -12,8 +12,15 @@ routes carry them in the URL path (secure_my_spot/logging.py).
 """
 
 import os
+import shutil
+import tempfile
 
 logger_class = "secure_my_spot.logging.MaskedAccessLogger"
+# gunicorn's default access line, and the request id the app's own lines carry
+# (secure_my_spot/request_id.py).
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+)
 
 # gunicorn's workers whose own error answers (a request line too long, a malformed header)
 # are JSON like the API's: secure_my_spot/gunicorn_workers.py.
@@ -46,3 +53,34 @@ graceful_timeout = 30
 # restarts (a deploy) still drops its idle connections, and nginx does not retry a POST on
 # them. The sync worker closes every connection after its answer and ignores this.
 keepalive = 65
+
+# Metrics from every worker process (secure_my_spot/metrics.py): each process writes its
+# counts under PROMETHEUS_MULTIPROC_DIR and /metrics adds them up, whichever worker answers.
+# Unset, this gunicorn gets a directory of its own (two on one host never mix), removed when
+# it exits. Set before the workers fork and import the app (no preload_app here). The
+# directory is emptied when gunicorn starts (a previous run's counts would be added again
+# under new pids) and a worker that exits is marked dead.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _own_metrics_dir() -> str:
+    return os.path.join(tempfile.gettempdir(), f"secure-my-spot-metrics-{os.getpid()}")
+
+
+def on_starting(server) -> None:
+    directory = os.environ.setdefault(METRICS_DIR, _own_metrics_dir())
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, os.environ[METRICS_DIR])
+
+
+def on_exit(server) -> None:
+    if os.environ[METRICS_DIR] == _own_metrics_dir():
+        shutil.rmtree(_own_metrics_dir(), ignore_errors=True)

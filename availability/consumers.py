@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from availability.selectors import availability_version_get
 from availability.subscriptions import Subscription, subscription_parse
+from secure_my_spot import metrics
 
 
 def _snapshot_message(subscription: Subscription) -> bytes:
@@ -39,12 +40,14 @@ class AvailabilitySubscriber:
         for group in subscription.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.subscription = subscription
+        metrics.PUSH_SUBSCRIBERS.inc()
         return await database_sync_to_async(_snapshot_message)(subscription)
 
     async def unsubscribe(self) -> None:
         if self.subscription is not None:
             for group in self.subscription.groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
+            metrics.PUSH_SUBSCRIBERS.dec()
         self.subscription = None
 
     def deltas_in_area(self, event: dict) -> list[bytes]:

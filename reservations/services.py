@@ -37,6 +37,7 @@ from reservations.selectors import (
 )
 from reservations.signals import reservation_ended
 from reservations.windows import reservation_latest_start, reservation_start_resolve
+from secure_my_spot import metrics
 from secure_my_spot.db import after_commit
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from secure_my_spot.locking import advisory_xact_locks, row_lock
@@ -357,6 +358,7 @@ def reservation_create(
             plate_state=plate_state,
         )
         _save_or_conflict(reservation)
+        metrics.booking_created(guest=user is None)
         if user is not None and plate:
             vehicle_remember(user=user, plate=plate, state=plate_state)  # the last lock
     return reservation

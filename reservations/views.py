@@ -59,6 +59,7 @@ from reservations.services import (
 from reservations.windows import reservation_window_resolve
 from secure_my_spot.api import client_address, unwrap
 from secure_my_spot.exceptions import ApplicationError, NotFoundError
+from secure_my_spot.pagination import PAGE_PARAMETERS, list_response
 from users.models import User
 from users.plates import PlateField, PlateStateField
 from users.selectors import vehicle_get_for_user
@@ -256,10 +257,14 @@ class ReservationListCurrentApi(APIView):
 class ReservationListPastApi(APIView):
     """The account's billed reservations (`ended`, `paid`, `payment_failed`), newest first."""
 
-    @extend_schema(responses={200: ReservationOutputSerializer(many=True)})
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: ReservationOutputSerializer(many=True)}
+    )
     def get(self, request: Request) -> Response:
         reservations = reservation_list_past(user=request.user)
-        return Response(ReservationOutputSerializer(reservations, many=True).data)
+        return list_response(
+            request, reservations, lambda page: ReservationOutputSerializer(page, many=True).data
+        )
 
 
 class ReservationDetailApi(APIView):

@@ -1,7 +1,9 @@
 from django.apps import AppConfig
 from django.core import checks
+from django.core.signals import request_finished
 
 from secure_my_spot.checks import CONFIGURATION, email_backend_check
+from secure_my_spot.request_id import request_end
 
 
 class SecureMySpotConfig(AppConfig):
@@ -9,3 +11,4 @@ class SecureMySpotConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(email_backend_check, CONFIGURATION, deploy=True)
+        request_finished.connect(request_end, dispatch_uid="secure_my_spot.request_end")

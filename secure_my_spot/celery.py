@@ -1,19 +1,41 @@
 """The Celery application; configuration lives in Django settings under the CELERY_ prefix."""
 
+import logging.config
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+)
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from secure_my_spot.checks import configuration_verify
 from secure_my_spot.process_role import WORKER, process_role_declare
+from secure_my_spot.request_id import task_publish_tag, task_run_end, task_run_start
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secure_my_spot.settings.base")
 
 app = Celery("secure_my_spot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# A request's id follows the tasks it enqueues into their log lines.
+before_task_publish.connect(task_publish_tag, weak=False)
+task_prerun.connect(task_run_start, weak=False)
+task_postrun.connect(task_run_end, weak=False)
+
+
+@setup_logging.connect
+def _django_logging(**kwargs) -> None:
+    """Workers and beat log as the web does (settings.LOGGING: its format, the e-mail mask,
+    the request id) instead of Celery's own root handler, which would bypass both filters."""
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @worker_init.connect

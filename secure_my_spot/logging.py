@@ -11,6 +11,7 @@ import logging
 import re
 
 from gunicorn.glogging import Logger as GunicornLogger
+from pythonjsonlogger.json import JsonFormatter as PlainJsonFormatter
 
 EMAIL = re.compile(
     r"([A-Za-z0-9_])[A-Za-z0-9._%+!#$'*^`{|}~-]*?(?:@|%40)"
@@ -38,6 +39,14 @@ class MaskEmailsFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = mask_emails(record.exc_text)
         return True
+
+
+class JsonFormatter(PlainJsonFormatter):
+    """One JSON object a line (LOG_FORMAT=json), masked whole: it renders a traceback itself
+    (from exc_info, not the filter's masked exc_text) and a record's extra fields too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_emails(super().format(record))
 
 
 class MaskedAccessLogger(GunicornLogger):

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from secure_my_spot.api import route
 from secure_my_spot.health import healthz, readyz
+from secure_my_spot.metrics import metrics_view
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
@@ -14,6 +15,7 @@ urlpatterns = [
     route("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     route("healthz", healthz, name="healthz"),
     route("readyz", readyz, name="readyz"),
+    route("metrics", metrics_view, name="metrics"),
     path("", include("users.urls")),
     path("", include("availability.urls")),
     path("", include("reservations.urls")),

@@ -16,3 +16,21 @@ class TasksConfig(AppConfig):
         reservation_ended.connect(
             reservation_finish_enqueue, dispatch_uid="tasks.reservation_finish_enqueue"
         )
+        self._metrics_register()
+
+    @staticmethod
+    def _metrics_register() -> None:
+        """The workers' backlog, read when /metrics is scraped."""
+        from secure_my_spot.metrics import scrape_time_add
+        from tasks.selectors import due_work_lag_seconds, task_queue_depth
+
+        scrape_time_add(
+            name="due_work_lag_seconds",
+            documentation="Age of the oldest due reservation work not claimed by the beat.",
+            read=due_work_lag_seconds,
+        )
+        scrape_time_add(
+            name="task_queue_messages",
+            documentation="Messages waiting in the Celery queue (RabbitMQ).",
+            read=task_queue_depth,
+        )

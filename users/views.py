@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from secure_my_spot.api import unwrap
+from secure_my_spot.pagination import PAGE_PARAMETERS, list_response
 from secure_my_spot.throttling import FailOpenScopedRateThrottle
 from users.authentication import TokenAuthentication
 from users.models import VEHICLE_NICKNAME_MAX_LENGTH, Vehicle
@@ -282,10 +283,12 @@ class VehicleListApi(_VehiclesApi):
         state = PlateStateField()
         nickname = _nickname_field(default="")
 
-    @extend_schema(responses={200: VehicleOutputSerializer(many=True)})
+    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: VehicleOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
         vehicles = vehicle_list(user=request.user)
-        return Response(VehicleOutputSerializer(vehicles, many=True).data)
+        return list_response(
+            request, vehicles, lambda page: VehicleOutputSerializer(page, many=True).data
+        )
 
     @extend_schema(
         request=_vehicle_request("VehicleAddRequest", InputSerializer),

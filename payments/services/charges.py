@@ -16,6 +16,7 @@ from reservations.services import (
     reservation_mark_paid,
     reservation_mark_payment_failed,
 )
+from secure_my_spot import metrics
 from secure_my_spot.exceptions import ConflictError, NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ def payment_apply_result(
         for name in changed:
             setattr(payment, name, values[name])
         payment.save(update_fields=[*changed, "updated_at"])
+        if "state" in changed:
+            metrics.charge_settled(state=payment.state)
     if result.succeeded:
         if reservation.status in (S.ENDED, S.PAYMENT_FAILED):
             return _mark_paid(reservation)

@@ -27,6 +27,7 @@ from payments.services.common import (
     payment_metadata,
 )
 from reservations.pricing import format_dollars
+from secure_my_spot import metrics
 from secure_my_spot.exceptions import ApplicationError, ConflictError, NotFoundError
 from users.models import User
 
@@ -151,6 +152,7 @@ def _refund_refused(refund: Refund, *, reason: str) -> Refund:
         if refund.state == R.PENDING and not refund.stripe_refund_id:
             refund.state, refund.failure_reason = R.FAILED, reason[:255]
             refund.save(update_fields=["state", "failure_reason", "updated_at"])
+            metrics.refund_settled(state=R.FAILED)
             logger.warning("Stripe refused refund %s: %s", refund.pk, reason)
     return refund
 
@@ -215,6 +217,7 @@ def _refund_apply(payment: Payment, info: gateway.RefundInfo) -> Refund:
     refund.state = state
     refund.failure_reason = (info.failure_reason or "")[:255] if state == R.FAILED else ""
     refund.save(update_fields=["state", "failure_reason", "updated_at"])
+    metrics.refund_settled(state=state)
     if state == R.SUCCEEDED:
         refund_email_queue(refund=refund)
     return refund

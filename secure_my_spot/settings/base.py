@@ -13,6 +13,7 @@ from secure_my_spot.settings.celery import *  # noqa: F403
 from secure_my_spot.settings.core import *  # noqa: F403
 from secure_my_spot.settings.database import *  # noqa: F403
 from secure_my_spot.settings.email import *  # noqa: F403
+from secure_my_spot.settings.observability import *  # noqa: F403
 from secure_my_spot.settings.parking import *  # noqa: F403
 from secure_my_spot.settings.security import *  # noqa: F403
 from secure_my_spot.settings.stripe import *  # noqa: F403

@@ -34,6 +34,9 @@ CELERY_TASK_PUBLISH_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+# Nothing reads a task's return value: none is written. The result store stays configured
+# for a task that declares ignore_result=False because something reads it.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 # Due work (reservations to end and charge, holds to cancel, reminders) is found in the
 # database by this beat task, so nothing waits in the broker for hours.

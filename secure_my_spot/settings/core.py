@@ -46,6 +46,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the time measured includes every other middleware, and every line logged
+    # below names the request (secure_my_spot/metrics.py, request_id.py).
+    "secure_my_spot.metrics.MetricsMiddleware",
+    "secure_my_spot.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -99,17 +103,33 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# "json" (one object a line, for a log pipeline) or "text" (for a person at a terminal).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # E-mail addresses (guest routes carry them in the path) never reach a log in full.
-    "filters": {"mask_emails": {"()": "secure_my_spot.logging.MaskEmailsFilter"}},
+    "formatters": {
+        "text": {"format": LOG_FIELDS},
+        "json": {
+            "()": "secure_my_spot.logging.JsonFormatter",
+            "fmt": LOG_FIELDS,
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    # E-mail addresses (guest routes carry them in the path) never reach a log in full; each
+    # line names the request it belongs to (secure_my_spot/request_id.py).
+    "filters": {
+        "mask_emails": {"()": "secure_my_spot.logging.MaskEmailsFilter"},
+        "request_id": {"()": "secure_my_spot.request_id.RequestIdFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["mask_emails"],
+            "formatter": LOG_FORMAT,
+            "filters": ["mask_emails", "request_id"],
         }
     },
     # Django's own loggers (request warnings name the path; runserver logs every request)
