@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kombu.exceptions import OperationalError
+
 from secure_my_spot.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +84,13 @@ class CeleryProcesses:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {proc.returncode}; see {LOG_DIR}")
-            if celery_app.control.ping(destination=[hostname], timeout=0.5):
-                return proc
+            try:
+                if celery_app.control.ping(destination=[hostname], timeout=0.5):
+                    return proc
+            except (OSError, OperationalError):
+                # A broker restarted by an earlier test left this process's pooled connection
+                # dead: drop it, the next ping connects afresh.
+                celery_app.pool.force_close_all()
         raise RuntimeError(f"worker {hostname} did not answer within 30 s; see {LOG_DIR}")
 
     def beat(self) -> subprocess.Popen:
