@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kombu.exceptions import OperationalError
-
 from secure_my_spot.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,13 +82,13 @@ class CeleryProcesses:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {proc.returncode}; see {LOG_DIR}")
-            try:
-                if celery_app.control.ping(destination=[hostname], timeout=0.5):
+            # A connection of its own: one pooled before a broker restart (an earlier test's)
+            # would be dead, and a ping, unlike a task's publish, does not reconnect.
+            with celery_app.connection_for_write() as connection:
+                if celery_app.control.ping(
+                    destination=[hostname], timeout=0.5, connection=connection
+                ):
                     return proc
-            except (OSError, OperationalError):
-                # A broker restarted by an earlier test left this process's pooled connection
-                # dead: drop it, the next ping connects afresh.
-                celery_app.pool.force_close_all()
         raise RuntimeError(f"worker {hostname} did not answer within 30 s; see {LOG_DIR}")
 
     def beat(self) -> subprocess.Popen:
