@@ -55,6 +55,7 @@ images: install
 
 # Loopback only, bounded; each script's docstring says what it measures. Needs wrk (Debian).
 bench: install
+	rm -f var/bench-results.jsonl
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bookings.py
 	$(BIN)/python bench/workers.py
@@ -63,6 +64,7 @@ bench: install
 	$(BIN)/python bench/quote.py
 	$(BIN)/python bench/quote.py --route
 	$(BIN)/python bench/enforcement.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .coverage .pytest_cache .ruff_cache staticfiles

@@ -2,6 +2,7 @@
 localstripe, an SMTP server and Celery processes come from testing/, as in the tests)."""
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -12,11 +13,27 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+# Where each script records its targets for the closing table (bench/report.py); `make bench`
+# empties it first.
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "var" / "bench-results.jsonl"))
 
 
 def say(line: str = "") -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def record(*, item: str, target: str, measured: str, met: bool | None, note: str = "") -> None:
+    """One row of `make bench`'s table of targets: `item` as issue 18 numbers it (e.g. "1"),
+    `target` in words, `measured` with its unit, `met` None where there is no pass mark."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    row = {"item": item, "target": target, "measured": measured, "met": met, "note": note}
+    with RESULTS.open("a") as results:
+        results.write(json.dumps(row) + "\n")
+    say(
+        f"  [{item}] {target}: {measured}"
+        + ("" if met is None else (" (met)" if met else " (NOT met)"))
+    )
 
 
 def setup_django(database_url: str | None = None) -> None:
