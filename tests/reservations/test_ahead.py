@@ -1,12 +1,10 @@
 """Reserving ahead: a future window, its limits, its conflicts, free cancellation, and the
 'starts soon' e-mail (issue 16, items 1 and 6)."""
 
-import threading
 from collections import Counter
 from datetime import UTC, timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -21,7 +19,7 @@ from reservations.services import (
 )
 from tasks.services import due_work_dispatch
 from testing.factories import ParkingSpotFactory, ReservationFactory
-from tests.threads import run_in_thread
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -195,16 +193,11 @@ ROUNDS = 10
 def test_overlapping_future_windows_racing_get_exactly_one_winner_per_round():
     """Each of twenty threads asks for an hour starting a minute later than the one before:
     every two windows overlap, so exactly one may win, decided by PostgreSQL."""
-    lock = threading.Lock()
     for round_number in range(ROUNDS):
         spot = ParkingSpotFactory()
         base = hours(4 + round_number)
-        barrier = threading.Barrier(THREADS)
-        outcomes: list[str] = []
 
-        def race(n: int, spot_id=spot.pk, base=base, barrier=barrier, outcomes=outcomes):
-            connection.ensure_connection()
-            barrier.wait()
+        def book_window(n: int, spot_id=spot.pk, base=base) -> str:
             try:
                 reservation_create(
                     spot_id=spot_id,
@@ -212,43 +205,26 @@ def test_overlapping_future_windows_racing_get_exactly_one_winner_per_round():
                     email=f"racer{n}@example.com",
                     start_time=base + timedelta(minutes=n),
                 )
-                outcome = "won"
             except SpotTaken:
-                outcome = "conflict"
-            except Exception as exc:  # anything else is the defect this test looks for
-                outcome = repr(exc)
-            with lock:
-                outcomes.append(outcome)
+                return "conflict"
+            return "won"
 
-        threads = [run_in_thread(race, n) for n in range(THREADS)]
-        for thread in threads:
-            thread.join(timeout=60)
-
+        outcomes = race(THREADS, book_window)
         assert Counter(outcomes) == {"won": 1, "conflict": THREADS - 1}, round_number
         assert Reservation.objects.filter(spot=spot).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_racing_through_the_api_for_overlapping_future_windows_gives_one_201(spot):
-    barrier = threading.Barrier(10)
-    answers: list[tuple[int, list[str]]] = []
     base = hours(6)
 
-    def race(n: int) -> None:
-        try:
-            barrier.wait()
-            response = book(
-                APIClient(), spot, start=base + timedelta(minutes=5 * n), email=f"r{n}@x.com"
-            )
-            answers.append((response.status_code, list(response.json())))
-        finally:
-            connection.close()
+    def book_window(n: int) -> tuple[int, list[str]]:
+        response = book(
+            APIClient(), spot, start=base + timedelta(minutes=5 * n), email=f"r{n}@x.com"
+        )
+        return response.status_code, list(response.json())
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = race(10, book_window)
 
     assert sorted(code for code, _ in answers) == [201] + [409] * 9
     assert {tuple(keys) for code, keys in answers if code == 409} == {("parking_spot", "detail")}

@@ -1,8 +1,6 @@
-import threading
 from datetime import UTC, timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
@@ -10,6 +8,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from reservations.links import reservation_link_token
 from reservations.models import Reservation, ReservationStatus
 from testing.factories import ParkingSpotFactory, ReservationFactory, UserFactory
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db
 S = ReservationStatus
@@ -473,23 +472,9 @@ def test_pending_reservation_end_can_move_without_an_email(
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_clients_racing_through_the_api_get_one_201(spot):
-    barrier = threading.Barrier(20)
-    codes: list[int] = []
-
-    def race(n: int) -> None:
-        try:
-            barrier.wait()
-            codes.append(
-                book_guest(APIClient(), spot.pk, email=f"racer{n}@example.com").status_code
-            )
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    codes = race(
+        20, lambda n: book_guest(APIClient(), spot.pk, email=f"racer{n}@example.com").status_code
+    )
 
     assert sorted(codes) == [201] + [409] * 19
 

@@ -13,7 +13,7 @@ from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_create
 from secure_my_spot.exceptions import ConflictError
 from testing.factories import ParkingSpotFactory, ReservationFactory
-from tests.threads import run_in_thread
+from tests.threads import race, run_in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,31 +22,19 @@ ROUNDS = 20
 
 
 def test_exactly_one_of_twenty_simultaneous_bookings_wins():
-    lock = threading.Lock()
     for round_number in range(ROUNDS):
         spot = ParkingSpotFactory()
-        barrier = threading.Barrier(THREADS)
-        outcomes: list[str] = []
 
-        def book(n: int, spot_id=spot.pk, barrier=barrier, outcomes=outcomes):
-            connection.ensure_connection()
-            barrier.wait()
+        def book(n: int, spot_id=spot.pk) -> str:
             try:
                 reservation_create(
                     spot_id=spot_id, reservation_length=30, email=f"racer{n}@example.com"
                 )
-                outcome = "won"
             except ConflictError:
-                outcome = "conflict"
-            except Exception as exc:  # anything else is the defect this test looks for
-                outcome = repr(exc)
-            with lock:
-                outcomes.append(outcome)
+                return "conflict"
+            return "won"
 
-        threads = [run_in_thread(book, n) for n in range(THREADS)]
-        for thread in threads:
-            thread.join(timeout=60)
-
+        outcomes = race(THREADS, book)
         assert Counter(outcomes) == {"won": 1, "conflict": THREADS - 1}, round_number
         holding = Reservation.objects.filter(spot=spot, status=ReservationStatus.PENDING_PAYMENT)
         assert holding.count() == 1
@@ -109,19 +97,15 @@ def test_stale_hold_loses_to_a_new_booking_under_contention():
         start_time=timezone.now() - timedelta(minutes=30),
         minutes=120,
     )
-    barrier = threading.Barrier(5)
-    outcomes: list[str] = []
 
-    def book(n: int):
-        barrier.wait()
+    def book(n: int) -> str:
         try:
             reservation_create(spot_id=spot.pk, reservation_length=5, email=f"s{n}@example.com")
-            outcomes.append("won")
         except ConflictError:
-            outcomes.append("conflict")
+            return "conflict"
+        return "won"
 
-    for thread in [run_in_thread(book, n) for n in range(5)]:
-        thread.join(timeout=30)
+    outcomes = race(5, book)
 
     assert sorted(outcomes) == ["conflict"] * 4 + ["won"]
     statuses = Counter(Reservation.objects.filter(spot=spot).values_list("status", flat=True))

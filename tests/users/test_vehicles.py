@@ -3,19 +3,17 @@
 import math
 import re
 import secrets
-import threading
 from collections import Counter
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from reservations.models import Reservation
 from secure_my_spot.ids import new_public_id
 from testing.factories import ReservationFactory, UserFactory
-from tests.threads import run_in_thread
+from tests.threads import race
 from users.models import User, Vehicle
 from users.services import (
     VehicleLimitReached,
@@ -193,27 +191,15 @@ def test_concurrent_adds_never_pass_the_cap(settings):
     threads_count = 20
     for round_number in range(5):
         user = UserFactory()
-        barrier = threading.Barrier(threads_count)
-        lock = threading.Lock()
-        outcomes: list[str] = []
 
-        def add_plate(n: int, user=user, barrier=barrier, lock=lock, outcomes=outcomes):
-            connection.ensure_connection()
-            barrier.wait()
+        def add_plate(n: int, user=user) -> str:
             try:
                 vehicle_add(user=user, plate=f"RACE{n}", state="NY")
-                outcome = "added"
             except VehicleLimitReached:
-                outcome = "full"
-            except Exception as exc:  # anything else is the defect this test looks for
-                outcome = repr(exc)
-            with lock:
-                outcomes.append(outcome)
+                return "full"
+            return "added"
 
-        threads = [run_in_thread(add_plate, n) for n in range(threads_count)]
-        for thread in threads:
-            thread.join(timeout=60)
-
+        outcomes = race(threads_count, add_plate)
         cap = settings.VEHICLES_PER_ACCOUNT
         assert Counter(outcomes) == {"added": cap, "full": threads_count - cap}, round_number
         assert Vehicle.objects.filter(user=user).count() == cap
@@ -222,16 +208,8 @@ def test_concurrent_adds_never_pass_the_cap(settings):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_adds_of_one_plate_make_one_vehicle():
     user = UserFactory()
-    barrier = threading.Barrier(10)
-    created: list[bool] = []
 
-    def add_same():
-        connection.ensure_connection()
-        barrier.wait()
-        created.append(vehicle_add(user=user, plate="SAME1", state="NY")[1])
-
-    for thread in [run_in_thread(add_same) for _ in range(10)]:
-        thread.join(timeout=60)
+    created = race(10, lambda _: vehicle_add(user=user, plate="SAME1", state="NY")[1])
 
     assert sorted(created) == [False] * 9 + [True]
     assert Vehicle.objects.filter(user=user).count() == 1
