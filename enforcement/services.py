@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from enforcement.models import GIVEN_MAX_LENGTH, CoverageLookup, EnforcementKey, Scope
 from enforcement.selectors import key_digest
+from secure_my_spot.db import rows_delete_batch
 from users.models import User
 
 # last_used_at is for operators ("is this key still in use?"): a write a minute is plenty.
@@ -94,8 +95,5 @@ def coverage_lookup_record(
 def coverage_lookup_purge(*, now: datetime) -> int:
     """Forget lookups older than ENFORCEMENT_LOOKUPS_KEEP_DAYS, a batch at a time (the
     workers' beat calls it with their other sweeps)."""
-    old = CoverageLookup.objects.filter(
-        at__lt=now - timedelta(days=settings.ENFORCEMENT_LOOKUPS_KEEP_DAYS)
-    ).values("pk")[: settings.DUE_WORK_BATCH_SIZE]
-    deleted, _ = CoverageLookup.objects.filter(pk__in=old).delete()
-    return deleted
+    cutoff = now - timedelta(days=settings.ENFORCEMENT_LOOKUPS_KEEP_DAYS)
+    return rows_delete_batch(rows=CoverageLookup.objects.filter(at__lt=cutoff))

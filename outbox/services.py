@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from outbox.models import OutboundEmail
 from outbox.signals import email_queued
-from secure_my_spot.db import after_commit
+from secure_my_spot.db import after_commit, rows_delete_batch
 from secure_my_spot.locking import claim_rows
 
 logger = logging.getLogger(__name__)
@@ -177,8 +177,5 @@ def email_retry_now(*, email_ids: list[int]) -> int:
 
 def email_purge_sent(*, now: datetime) -> int:
     """Forget sent e-mails after OUTBOX_KEEP_DAYS, a batch at a time."""
-    old = OutboundEmail.objects.filter(
-        sent_at__lt=now - timedelta(days=settings.OUTBOX_KEEP_DAYS)
-    ).values("pk")[: settings.DUE_WORK_BATCH_SIZE]
-    deleted, _ = OutboundEmail.objects.filter(pk__in=old).delete()
-    return deleted
+    cutoff = now - timedelta(days=settings.OUTBOX_KEEP_DAYS)
+    return rows_delete_batch(rows=OutboundEmail.objects.filter(sent_at__lt=cutoff))

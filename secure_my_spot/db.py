@@ -2,7 +2,9 @@
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db.models import QuerySet
 
 
 def after_commit(func: Callable[..., object], **kwargs: object) -> None:
@@ -13,6 +15,14 @@ def after_commit(func: Callable[..., object], **kwargs: object) -> None:
     robust callback by its __qualname__, which a partial lacks (the logging itself raises).
     """
     transaction.on_commit(lambda: func(**kwargs), robust=True)
+
+
+def rows_delete_batch(*, rows: QuerySet) -> int:
+    """Delete at most DUE_WORK_BATCH_SIZE of `rows`: the sweeps that forget old rows never
+    hold one long transaction, however much piled up; the beat's next tick takes the rest."""
+    batch = rows.values("pk")[: settings.DUE_WORK_BATCH_SIZE]
+    deleted, _ = rows.model.objects.filter(pk__in=batch).delete()
+    return deleted
 
 
 # PostgreSQL's SQLSTATEs for a bounded wait that ran out (secure_my_spot.process_role).

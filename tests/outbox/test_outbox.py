@@ -135,6 +135,18 @@ def test_sent_mail_is_forgotten_after_the_keeping_period(settings):
     assert list(OutboundEmail.objects.values_list("pk", flat=True)) == [recent.pk]
 
 
+def test_a_sweep_forgets_one_batch_and_leaves_the_rest_to_the_next(settings):
+    settings.DUE_WORK_BATCH_SIZE = 2
+    now = timezone.now()
+    old = [queue() for _ in range(3)]
+    OutboundEmail.objects.filter(pk__in=[email.pk for email in old]).update(
+        sent_at=now - timedelta(days=settings.OUTBOX_KEEP_DAYS, seconds=1)
+    )
+
+    assert [email_purge_sent(now=now) for _ in range(3)] == [2, 1, 0]
+    assert not OutboundEmail.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_send_task_is_enqueued_after_commit_and_never_for_a_rollback(enqueued):
     with transaction.atomic():
