@@ -135,6 +135,8 @@ def columns_holding(text: str) -> list[str]:
 def test_the_admin_shows_a_new_key_once_and_stores_only_its_digest(admin_client):
     form = admin_client.get(ADD_KEY)
     assert form.status_code == 200 and 'name="scopes"' in form.content.decode()
+    crumbs = form.content.decode().split('class="breadcrumbs"')[1].split("</div>")[0]
+    assert f'href="{KEYS}"' in crumbs
 
     created = admin_client.post(ADD_KEY, {"name": "Midtown agents", "scopes": ["coverage"]})
 

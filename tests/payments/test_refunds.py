@@ -335,6 +335,9 @@ def test_an_operator_refunds_from_the_admin(localstripe, paid, client, outbox):
     assert form_url.encode() in listing.content
     assert form.status_code == 200
     assert b"Amount (US dollars)" in form.content
+    crumbs = form.content.decode().split('class="breadcrumbs"')[1].split("</div>")[0]
+    assert f'href="/admin/payments/payment/{payment.pk}/change/"' in crumbs
+    assert 'href="/admin/payments/payment/"' in crumbs and "Refund" in crumbs
     assert too_much.status_code == 200
     assert b"left to refund" in too_much.content
     assert done.status_code == 302
