@@ -25,9 +25,8 @@ from secure_my_spot.locking import claim_rows
 
 logger = logging.getLogger(__name__)
 
-# Retries back off from 30 s, doubling, to at most an hour; after 12 failures (about 7 hours)
-# an operator decides (the admin shows the error and can try again).
-RETRY_FIRST = timedelta(seconds=30)
+# Retries back off from OUTBOX_RETRY_FIRST_SECONDS (30), doubling, to at most an hour; after
+# 12 failures (about 7 hours) an operator decides (the admin shows the error and can try again).
 RETRY_MAX = timedelta(hours=1)
 MAX_ATTEMPTS = 12
 ERROR_MAX_LENGTH = 1000
@@ -140,7 +139,8 @@ def _record_failure(email: OutboundEmail, *, error: str) -> None:
             "E-mail %s (%s) not sent after %d attempts", email.pk, email.kind, MAX_ATTEMPTS
         )
     else:
-        delay = min(RETRY_FIRST * 2 ** (email.attempts - 1), RETRY_MAX)
+        first = timedelta(seconds=settings.OUTBOX_RETRY_FIRST_SECONDS)
+        delay = min(first * 2 ** (email.attempts - 1), RETRY_MAX)
         next_attempt_at = timezone.now() + delay
         logger.warning(
             "E-mail %s (%s) not sent (%s); next attempt in %d s",

@@ -22,6 +22,8 @@ PAYMENTS_SUPPORT_EMAIL = env.str(
 # Every e-mail goes through the outbox (outbox/) and is sent by the workers; sent ones are
 # kept this long for operators, without their bodies.
 OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=30)
+# A failed send is tried again after this long, doubling each time (outbox/services.py).
+OUTBOX_RETRY_FIRST_SECONDS = env.int("OUTBOX_RETRY_FIRST_SECONDS", default=30)
 
 # Where the single-page app lives, e.g. https://app.example.com: mailed links then open its
 # /verify-email/<token> and /password-reset/<token> pages. Empty: the mails carry the token

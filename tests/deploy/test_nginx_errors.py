@@ -81,3 +81,13 @@ def test_djangos_own_errors_pass_through_untouched(proxy_stack):
 
     assert response.status == 400
     assert body == {"detail": "The Stripe-Signature header does not match the body."}
+
+
+def test_behind_nginx_a_request_line_only_gunicorn_refuses_is_json(proxy_stack):
+    """nginx reads request lines up to 8 KB and passes gunicorn's answer through untouched:
+    the client sees gunicorn's JSON."""
+    response = request(proxy_stack["https_port"], "/" + "a" * 5000, {"Host": "localhost"}, tls=True)
+
+    assert response.status == 400
+    assert response.getheader("Content-Type") == "application/json"
+    assert json.loads(response.body)["detail"].startswith("Request Line is too large")

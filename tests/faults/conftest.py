@@ -102,6 +102,8 @@ def service(
         # or charge a stall makes a worker wait (EMAIL_TIMEOUT 5 s, the Stripe call above).
         DUE_WORK_INTERVAL_SECONDS="1",
         DUE_WORK_CLAIM_TIMEOUT_SECONDS="15",
+        # A send that met the stall is tried again soon after the mail server is back.
+        OUTBOX_RETRY_FIRST_SECONDS="2",
         # Every test books from this one address; the throttle is not what is tested here.
         THROTTLE_GUEST_RATE="1000/minute",
         PYTHONUNBUFFERED="1",

@@ -54,7 +54,7 @@ HEALTHZ_SECONDS = 1.0
 # so that what they tried meanwhile failed rather than waited.
 FAULT_AFTER_ANSWERS = 4.0
 RECOVERY_SECONDS = 60
-# The outbox retries a failed send after 30 s (outbox/services.py RETRY_FIRST).
+# The outbox retries a failed send after OUTBOX_RETRY_FIRST_SECONDS (conftest: 2 s).
 DELIVERY_SECONDS = 75
 
 

@@ -10,13 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.conftest import (  # noqa: F401 - the fixtures
+from tests.deploy.conftest import (
     VENV_BIN,
-    collected_static,
     compose_file,
     free_port,
     production_env,
-    proxy_stack,
     request,
     running,
     service_command,
@@ -164,15 +162,3 @@ def test_a_client_that_stalls_mid_request_frees_its_thread_after_timeout(django_
             assert stalled.recv(1024) == b""  # closed by the server, nothing sent
 
         assert 1 < waited < 10
-
-
-def test_behind_nginx_a_request_line_only_gunicorn_refuses_is_json(
-    proxy_stack,  # noqa: F811 - the fixture imported above
-):
-    """nginx reads request lines up to 8 KB and passes gunicorn's answer through untouched:
-    the client sees gunicorn's JSON."""
-    response = request(proxy_stack["https_port"], "/" + "a" * 5000, {"Host": "localhost"}, tls=True)
-
-    assert response.status == 400
-    assert response.getheader("Content-Type") == "application/json"
-    assert json.loads(response.body)["detail"].startswith("Request Line is too large")
