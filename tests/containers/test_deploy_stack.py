@@ -12,6 +12,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from testing.localstripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
+from testing.nginx import self_signed_certificate
 from tests.browser import admin_sign_in, open_page
 from tests.containers.conftest import (
     LOGS,
@@ -22,7 +23,6 @@ from tests.containers.conftest import (
     journey,
     wait_for,
 )
-from tests.deploy.conftest import self_signed_certificate
 
 DOMAIN = "localhost"
 HTTP_PORT, HTTPS_PORT = 29080, 29443

@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import connection
 
 from testing.net import free_port, wait_until
+from testing.nginx import nginx_main_conf, render_nginx, self_signed_certificate
 from testing.processes import running
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-NGINX_TEMPLATES = REPO / "nginx" / "templates"
 HTTPS_GATE = REPO / "nginx" / "docker-entrypoint.d" / "25-https-needs-certificate.sh"
 # The test settings' own choices (plain-HTTP test client), and production switches a shell may
 # have set: a deploy process starts with the settings' production defaults.
@@ -168,55 +168,6 @@ def collected_static(tmp_path_factory) -> Path:
         timeout=300,
     )
     return root
-
-
-def render_nginx(conf_dir: Path, variables: dict[str, str]) -> None:
-    """The nginx image's 20-envsubst-on-templates.sh: every defined variable, nothing else."""
-    conf_dir.mkdir(parents=True, exist_ok=True)
-    names = " ".join(f"${{{name}}}" for name in variables)
-    for template in sorted(NGINX_TEMPLATES.glob("*.conf.template")):
-        rendered = subprocess.run(
-            ["envsubst", names],
-            input=template.read_text(),
-            env={**variables, "PATH": os.environ["PATH"]},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        (conf_dir / template.name.removesuffix(".template")).write_text(rendered)
-
-
-def nginx_main_conf(prefix: Path, conf_dir: Path) -> Path:
-    """What the image's stock nginx.conf provides around conf.d, with every path in `prefix`."""
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp = " ".join(
-        f"{kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi")
-    )
-    main = prefix / "nginx.conf"
-    main.write_text(
-        f"{user}worker_processes 1;\npid {prefix / 'nginx.pid'};\n"
-        f"error_log {prefix / 'error.log'} warn;\nevents {{ worker_connections 128; }}\n"
-        f"http {{\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
-        f"  access_log {prefix / 'access.log'};\n  {temp}\n"
-        f"  uwsgi_temp_path {prefix / 'uwsgi'}; scgi_temp_path {prefix / 'scgi'};\n"
-        f"  include {conf_dir}/*.conf;\n}}\n"
-    )
-    return main
-
-
-def self_signed_certificate(letsencrypt_dir: Path, domain: str) -> None:
-    """Where certbot puts a real one: <dir>/live/<domain>/{fullchain,privkey}.pem."""
-    live = letsencrypt_dir / "live" / domain
-    live.mkdir(parents=True)
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", f"/CN={domain}", "-addext", f"subjectAltName=DNS:{domain}"),
-            *("-keyout", str(live / "privkey.pem"), "-out", str(live / "fullchain.pem")),
-        ],
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture

@@ -11,18 +11,16 @@ from pathlib import Path
 import pytest
 
 from testing.net import free_port, wait_until
+from testing.nginx import nginx_main_conf, render_nginx, self_signed_certificate
 from testing.processes import running
 from tests.deploy.conftest import (
     HTTPS_GATE,
     REPO,
     compose_file,
     healthcheck_argv,
-    nginx_main_conf,
     production_env,
-    render_nginx,
     request,
     require,
-    self_signed_certificate,
     service_command,
 )
 
