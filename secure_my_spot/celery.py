@@ -11,6 +11,7 @@ from celery.signals import (
     task_prerun,
     worker_init,
     worker_process_init,
+    worker_ready,
 )
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -54,3 +55,14 @@ def _verify_configuration(**kwargs) -> None:
         configuration_verify()
     except ImproperlyConfigured as exc:
         raise SystemExit(str(exc)) from exc
+
+
+@worker_ready.connect
+def _serve_worker_metrics(**kwargs) -> None:
+    """Once the pool runs (a prefork pool's children are forked by then, so they do not
+    inherit the listening socket). Imported here: the metrics are made once the process's
+    multiprocess directory, if any, is known."""
+    from secure_my_spot.metrics import worker_metrics_serve
+
+    if settings.WORKER_METRICS_PORT:
+        worker_metrics_serve(port=settings.WORKER_METRICS_PORT)

@@ -14,8 +14,10 @@ this module knows no app.
 import hmac
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +30,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -116,14 +119,15 @@ class _ScrapeTimeCollector(Collector):
                 yield GaugeMetricFamily(name, documentation, value=value)
 
 
-def registry() -> CollectorRegistry:
+def registry(*, scrape_time: bool = True) -> CollectorRegistry:
     """Every process's counts (multiprocess mode) or this one's, and the scrape-time gauges."""
     scraped = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(scraped)
     else:
         scraped.register(_ThisProcess())
-    scraped.register(_ScrapeTimeCollector())
+    if scrape_time:
+        scraped.register(_ScrapeTimeCollector())
     return scraped
 
 
@@ -132,9 +136,12 @@ class _ThisProcess(Collector):
         return REGISTRY.collect()
 
 
-def _authorized(request: HttpRequest, token: str) -> bool:
-    given = request.headers.get("Authorization", "")
+def _bearer_matches(given: str, token: str) -> bool:
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _authorized(request: HttpRequest, token: str) -> bool:
+    return _bearer_matches(request.headers.get("Authorization", ""), token)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -148,6 +155,39 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = "Bearer"
         return response
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def worker_metrics_serve(*, port: int) -> threading.Thread | None:
+    """A Celery worker's counts (the end-of-stay charges and their failures are counted
+    there) on a port of its own, in a daemon thread: only gunicorn serves /metrics.
+
+    With the threads pool every task runs in this process, so its default registry holds
+    them all; a prefork worker's children count in PROMETHEUS_MULTIPROC_DIR, which the
+    registry then reads. The scrape-time gauges stay the web's (each scrape would query the
+    database and the broker once per worker). Same bearer token as /metrics; none is
+    served without one. Every interface, as gunicorn's port in a container.
+    """
+    token = settings.METRICS_TOKEN
+    if not token:
+        logger.warning("WORKER_METRICS_PORT is set but METRICS_TOKEN is not: no metrics served")
+        return None
+    exposition = make_wsgi_app(registry(scrape_time=False))
+
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        if not _bearer_matches(environ.get("HTTP_AUTHORIZATION", ""), token):
+            start_response("401 Unauthorized", [("WWW-Authenticate", "Bearer")])
+            return [b"A valid bearer token is required.\n"]
+        return exposition(environ, start_response)
+
+    server = make_server("0.0.0.0", port, app, handler_class=_QuietHandler)  # noqa: S104
+    thread = threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True)
+    thread.start()
+    return thread
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Scrapes every few seconds are not worth a log line each."""
 
 
 class MetricsMiddleware:

@@ -46,12 +46,14 @@ class CeleryProcesses:
         self.queue = queue
         self._procs: list[subprocess.Popen] = []
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         LOG_DIR.mkdir(exist_ok=True)
         log = (LOG_DIR / f"{self.queue}-{name}.log").open("ab")
         proc = subprocess.Popen(  # noqa: S603 - our own venv's celery
             [CELERY, "-A", "secure_my_spot", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -59,8 +61,14 @@ class CeleryProcesses:
         self._procs.append(proc)
         return proc
 
-    def worker(self, name: str = "w1", *, concurrency: int = 1) -> subprocess.Popen:
-        """A prefork worker; returns once it answers a ping, so work can be handed to it."""
+    def worker(
+        self, name: str = "w1", *, concurrency: int | None = 1, pool: str | None = None
+    ) -> subprocess.Popen:
+        """A worker; returns once it answers a ping, so work can be handed to it.
+
+        Its pool is the settings' (CELERY_WORKER_POOL, threads) unless `pool` names another,
+        its concurrency the settings' (CELERY_CONCURRENCY) when `concurrency` is None.
+        """
         hostname = f"{name}-{self.queue}@localhost"
         proc = self._spawn(
             name,
@@ -70,13 +78,15 @@ class CeleryProcesses:
                 self.queue,
                 "-n",
                 hostname,
-                "-c",
-                str(concurrency),
+                *(["-c", str(concurrency)] if concurrency is not None else []),
+                *(["-P", pool] if pool else []),
                 "-l",
                 "INFO",
                 "--without-gossip",
                 "--without-mingle",
             ],
+            # Celery takes a configured pool over `-P prefork`: the setting says it too.
+            {"CELERY_WORKER_POOL": pool} if pool else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

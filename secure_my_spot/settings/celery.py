@@ -27,6 +27,18 @@ if env.bool("CELERY_QUORUM_QUEUES", default=False):
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The tasks wait on Stripe, SMTP and PostgreSQL, not on the CPU: one worker process runs
+# CELERY_CONCURRENCY of them at once in threads, each with its own database connection and
+# Stripe session, where prefork needs a process per task in flight. bench/workers.py, 1,000
+# stays ending in a minute, Stripe at 300 ms a call, 2 processes: 4 threads each fall
+# behind, 8 keep up, 16 (the default) leave room for a slower Stripe. The threads pool
+# ignores the time limits below: every wait a task makes is bounded on its own
+# (STRIPE_TIMEOUT_SECONDS, EMAIL_TIMEOUT, the worker's statement timeout).
+# CELERY_WORKER_POOL=prefork brings back a process per task, and the time limits.
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int(
+    "CELERY_CONCURRENCY", default=16 if CELERY_WORKER_POOL == "threads" else None
+)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Publisher confirms: enqueueing returns only once RabbitMQ has the (persistent) message.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}

@@ -18,7 +18,7 @@ APP_SERVICES = ["api", "worker", "beat"]
 STABLE_COMMANDS = {
     "api": "gunicorn secure_my_spot.wsgi --bind 0.0.0.0:8000 --workers 3 --access-logfile -"
     " --forwarded-allow-ips=*",
-    "worker": "celery -A secure_my_spot worker -l INFO --concurrency 2",
+    "worker": "celery -A secure_my_spot worker -l INFO --concurrency 16",
     "beat": "celery -A secure_my_spot beat -l INFO --schedule /tmp/celerybeat-schedule",
 }
 MIGRATE = {

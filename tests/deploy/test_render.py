@@ -164,7 +164,9 @@ def test_the_services_run_what_compose_runs():
     worker = commands["secure-my-spot-worker"]
     assert worker[:2] == ["sh", "-c"]
     assert (
-        worker[2].removeprefix("exec ").replace('"$CELERY_CONCURRENCY"', "${CELERY_CONCURRENCY:-2}")
+        worker[2]
+        .removeprefix("exec ")
+        .replace('"$CELERY_CONCURRENCY"', "${CELERY_CONCURRENCY:-16}")
         == (compose["worker"]["command"])
     )
     assert commands["secure-my-spot-beat"] == shlex.split(compose["beat"]["command"])
