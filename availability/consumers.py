@@ -6,6 +6,7 @@ The same subscription over a WebSocket (`/ws/availability/`) or Server-Sent Even
 write them). Never who reserved, nor for how long.
 """
 
+import asyncio
 from collections.abc import Mapping
 
 import orjson
@@ -17,6 +18,7 @@ from django.core.exceptions import TooManyFieldsSent
 from django.http import QueryDict
 from rest_framework import serializers
 
+from availability.fanout import DELTAS, LOST, Fanout, fanout_get
 from availability.selectors import availability_version_get
 from availability.subscriptions import Subscription, subscription_parse
 from secure_my_spot import metrics
@@ -29,34 +31,68 @@ def _snapshot_message(subscription: Subscription) -> bytes:
 
 
 class AvailabilitySubscriber:
-    """Joins the area's cell groups before taking the snapshot, so no delta falls between."""
+    """Joins the area's cell groups before taking the snapshot, so no delta falls between.
+
+    Deltas come from the process's fan-out (availability.fanout) into an inbox read beside
+    the connection, in place of a channel-layer channel per consumer.
+    """
 
     subscription: Subscription | None = None
+    fanout: Fanout | None = None
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        """channels' consumer loop, reading one inbox that the connection's messages and the
+        fan-out's deltas both go to: a delta wakes this task once (channels' loop over two
+        sources makes a task and a wait per message, a cost paid per subscriber)."""
+        self.scope = scope
+        self.base_send = send
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        reading = asyncio.create_task(self._read(receive))
+        try:
+            while True:
+                await self.dispatch(await self.inbox.get())
+        except StopConsumer:
+            pass
+        finally:
+            reading.cancel()
+            await self.unsubscribe()
+
+    async def _read(self, receive) -> None:
+        while True:
+            self.inbox.put_nowait(await receive())
+
+    async def dispatch(self, message: dict) -> None:
+        """Deltas skip channels' dispatch, which first closes stale database connections in
+        a worker thread: a thread hop per subscriber per delta, for handlers that use none."""
+        if message["type"] == DELTAS:
+            await self.availability_deltas(message)
+        elif message["type"] == LOST:
+            await self.availability_lost()
+        else:
+            await super().dispatch(message)
 
     async def subscribe(self, params: Mapping[str, object]) -> bytes:
         """The snapshot message; a bad area raises DRF's ValidationError, nothing joined."""
         subscription = subscription_parse(params)  # validation only: no query runs yet
         await self.unsubscribe()
-        for group in subscription.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.fanout = fanout_get()
+        await self.fanout.join(self.inbox, subscription.groups)
         self.subscription = subscription
         metrics.PUSH_SUBSCRIBERS.inc()
         return await database_sync_to_async(_snapshot_message)(subscription)
 
     async def unsubscribe(self) -> None:
-        if self.subscription is not None:
-            for group in self.subscription.groups:
-                await self.channel_layer.group_discard(group, self.channel_name)
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
             metrics.PUSH_SUBSCRIBERS.dec()
-        self.subscription = None
+            await self.fanout.leave(self.inbox, subscription.groups)
 
     def deltas_in_area(self, event: dict) -> list[bytes]:
+        """The event's deltas (serialised once for all, by the fan-out) inside the area."""
         if self.subscription is None:
             return []
         return [
-            orjson.dumps({"type": "delta", **delta})
-            for delta in event["deltas"]
-            if self.subscription.covers(float(delta["lat"]), float(delta["lng"]))
+            message for lat, lng, message in event["deltas"] if self.subscription.covers(lat, lng)
         ]
 
 
@@ -113,6 +149,11 @@ class AvailabilityConsumer(AvailabilitySubscriber, AsyncWebsocketConsumer):
         for message in self.deltas_in_area(event):
             await self.send(text_data=message.decode())
 
+    async def availability_lost(self) -> None:
+        """1011, an internal error: the client reconnects and gets a new snapshot."""
+        await self.close(code=1011)
+        raise StopConsumer
+
     async def disconnect(self, code: int) -> None:
         await self.unsubscribe()
 
@@ -147,6 +188,11 @@ class AvailabilityEventsConsumer(AvailabilitySubscriber, AsyncHttpConsumer):
     async def availability_deltas(self, event: dict) -> None:
         for message in self.deltas_in_area(event):
             await self.send_body(_event("delta", message), more_body=True)
+
+    async def availability_lost(self) -> None:
+        """The stream ends: an EventSource reconnects and gets a new snapshot."""
+        await self.send_body(b"", more_body=False)
+        raise StopConsumer
 
     async def disconnect(self) -> None:
         await self.unsubscribe()

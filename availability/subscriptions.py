@@ -1,8 +1,9 @@
 """What a push client watches: a viewport or a circle, mapped onto coarse grid-cell groups.
 
-The publisher sends each delta to the group of the cell its spot lies in; a subscriber joins
-the groups of every cell its area touches and drops the deltas outside the area itself. A
-delta thus costs Redis one message per interested cell, not one per connected client.
+The publisher sends each delta to the group of the cell its spot lies in; a push process joins
+the groups of every cell its subscribers' areas touch (availability.fanout), and each
+subscriber drops the deltas outside its area itself. A delta thus costs Redis one message per
+interested cell and push process, not one per connected client.
 """
 
 import math

@@ -1,4 +1,4 @@
-"""The live map at city scale: the all-spots route cold, warm and conditional, and push latency.
+"""The live map at city scale: the all-spots route cold, warm and conditional.
 
 On loopback only, bounded in requests and time, against a benchmark database of its own:
 1. GET /available-parking-spots/ through gunicorn at the real NYC size (~13k spots) and at
@@ -8,20 +8,15 @@ On loopback only, bounded in requests and time, against a benchmark database of 
    so the modes are comparable: requests/s, p50, p99, bytes. Then per size: the body in
    each encoding and shape, what Redis holds for the snapshot (MEMORY USAGE of its keys)
    and each gunicorn worker's resident memory now and at its peak.
-2. Push: daphne (the Procfile's `push`) and the publisher; `--subscribers` WebSocket clients
-   subscribe to the viewport around one spot, a reservation of that spot is made through the
-   API, and the time until each client has the delta is recorded (p50, p99, max).
+Push latency at scale is bench/push.py's.
 
     .venv/bin/python bench/live.py
-    .venv/bin/python bench/live.py --sizes 100000 --requests 50 --subscribers 200
+    .venv/bin/python bench/live.py --sizes 100000 --requests 50
 """
 
 import argparse
-import asyncio
 import http.client
-import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -32,12 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import HOST, add_bench_database_argument, say  # noqa: E402
 from bench.run import grow_to, serve_real_data  # noqa: E402
-from testing.net import free_port  # noqa: E402
 
 ALL = "/available-parking-spots/"
-MAX_SUBSCRIBERS = 5_000
-# The viewport each subscriber watches: a few blocks around the booked spot.
-VIEWPORT_DEGREES = 0.005
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,13 +36,10 @@ def parse_args() -> argparse.Namespace:
     add_bench_database_argument(parser)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000])
     parser.add_argument("--requests", type=int, default=100, help="per mode and size")
-    parser.add_argument("--subscribers", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     args = parser.parse_args()
     if not 1 <= args.requests <= 2_000:
         parser.error("--requests must be 1 to 2,000")
-    if not 1 <= args.subscribers <= MAX_SUBSCRIBERS:
-        parser.error(f"--subscribers must be 1 to {MAX_SUBSCRIBERS:,}")
     if any(not 0 < size <= 1_000_000 for size in args.sizes):
         parser.error("--sizes must be at most 1,000,000")
     return args
@@ -145,63 +133,8 @@ def worker_memory(server: subprocess.Popen) -> list[tuple[int, int]]:
     return memory
 
 
-def start(argv: list[str], log) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 - fixed argv, loopback only
-        argv, cwd=ROOT, env={**os.environ}, stdout=log, stderr=subprocess.STDOUT
-    )
-
-
-async def push_latency(push_port: int, web_port: int, spot, subscribers: int) -> list[float]:
-    """Seconds from the booking request until each subscriber has the spot's delta."""
-    import websockets
-
-    lat, lng, d = float(spot.lat), float(spot.lng), VIEWPORT_DEGREES
-    url = f"ws://{HOST}:{push_port}/ws/availability/?bbox={lat - d},{lng - d},{lat + d},{lng + d}"
-    sockets = []
-    for batch in range(0, subscribers, 100):
-        opened = await asyncio.gather(
-            *(websockets.connect(url, max_size=None) for _ in range(min(100, subscribers - batch)))
-        )
-        for socket in opened:
-            snapshot = json.loads(await socket.recv())
-            assert snapshot["type"] == "snapshot", snapshot
-        sockets.extend(opened)
-    say(f"  {len(sockets):,} subscribers have their snapshot")
-
-    async def delta_time(socket) -> float:
-        while True:
-            message = json.loads(await socket.recv())
-            if message["type"] == "delta" and message["spot_id"] == spot.pk:
-                return time.perf_counter()
-
-    waiting = [asyncio.create_task(delta_time(socket)) for socket in sockets]
-    await asyncio.sleep(0.5)
-    booked_at = time.perf_counter()
-    await asyncio.to_thread(book, web_port, spot.pk)
-    arrived = await asyncio.wait_for(asyncio.gather(*waiting), timeout=30)
-    await asyncio.gather(*(socket.close() for socket in sockets))
-    return [moment - booked_at for moment in arrived]
-
-
-def book(port: int, spot_id: int) -> None:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    body = json.dumps({"reservation": {"email": "bench@example.com", "reservation_length": 30}})
-    conn.request(
-        "POST",
-        f"/reservation-unauth/{spot_id}/",
-        body=body,
-        headers={"Content-Type": "application/json"},
-    )
-    response = conn.getresponse()
-    if response.status != 201:
-        raise SystemExit(f"booking failed: {response.status} {response.read()[:200]!r}")
-
-
 def main() -> None:
     args = parse_args()
-    # Each subscriber is a socket here and one in daphne.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     port, server = serve_real_data(args.database_url, args.workers)
     from parking_spots.models import ParkingSpot
 
@@ -244,30 +177,6 @@ def main() -> None:
             )
             say(memory[-1])
 
-        say(f"push: {args.subscribers:,} WebSocket subscribers, daphne + publisher ...")
-        push_port = free_port()
-        with open(os.devnull, "wb") as log:
-            push = start(
-                [
-                    ".venv/bin/daphne",
-                    "-b",
-                    HOST,
-                    "-p",
-                    str(push_port),
-                    "secure_my_spot.asgi:application",
-                ],
-                log,
-            )
-            publisher = start([".venv/bin/python", "manage.py", "publish_availability"], log)
-            try:
-                time.sleep(3)  # both up, the publisher listening
-                spot = ParkingSpot.objects.filter(active=True, street__gt="").order_by("id").first()
-                latencies = asyncio.run(push_latency(push_port, port, spot, args.subscribers))
-            finally:
-                push.terminate()
-                publisher.terminate()
-                push.wait(timeout=30)
-                publisher.wait(timeout=30)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -277,12 +186,6 @@ def main() -> None:
     say("\n".join(sizes))
     say()
     say("\n".join(memory))
-    say()
-    say(
-        f"push to {len(latencies):,} subscribers, booking request to delta: "
-        f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
-        f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
-    )
 
 
 if __name__ == "__main__":

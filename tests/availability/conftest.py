@@ -2,8 +2,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from availability.publisher import AvailabilityPublisher
 from reservations.models import Reservation, ReservationStatus
 from testing.factories import ParkingSpotFactory, ReservationFactory
 
@@ -32,3 +34,14 @@ def hold_running_out(spot, *, seconds: float = 1) -> Reservation:
         start_time=now - timedelta(minutes=1),
         hold_expires_at=now + timedelta(seconds=seconds),
     )
+
+
+@pytest.fixture
+def publisher(transactional_db):
+    """The publisher on the test's own connection: LISTEN there, released after the test."""
+    publisher = AvailabilityPublisher()
+    publisher.listen()
+    yield publisher
+    with connection.cursor() as cursor:
+        cursor.execute("UNLISTEN *")
+        cursor.execute("SELECT pg_advisory_unlock_all()")

@@ -11,7 +11,6 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from availability.publisher import AvailabilityPublisher
 from parking_spots.models import ParkingSpot
 from reservations.models import ReservationStatus
 from secure_my_spot.asgi import application
@@ -21,17 +20,6 @@ from tests.availability.conftest import VIEWPORT, hold_running_out
 pytestmark = pytest.mark.django_db(transaction=True)
 BOOKING = {"reservation": {"email": "a@example.com", "reservation_length": 30}}
 TIMEOUT = 5
-
-
-@pytest.fixture
-def publisher(transactional_db):
-    """The publisher on the test's own connection: LISTEN there, released after the test."""
-    publisher = AvailabilityPublisher()
-    publisher.listen()
-    yield publisher
-    with connection.cursor() as cursor:
-        cursor.execute("UNLISTEN *")
-        cursor.execute("SELECT pg_advisory_unlock_all()")
 
 
 def delta(spot, available: bool) -> dict:
