@@ -5,6 +5,7 @@ channels speak one language.
 """
 
 import math
+import re
 from collections.abc import Mapping
 
 from rest_framework import serializers
@@ -112,3 +113,43 @@ class SpotListInputSerializer(ViewportInputSerializer, FormatInputSerializer):
 
 class SpotNearInputSerializer(NearInputSerializer, FormatInputSerializer):
     pass
+
+
+# A plain decimal, as maps write coordinates: float() of it is DRF's FloatField value.
+PLAIN_NUMBER = re.compile(r"-?\d{1,12}(?:\.\d{1,17})?")
+PLAIN_LIMIT = re.compile(r"[1-9]\d{0,4}")
+PLAIN_NEAR_NAMES = frozenset({"lat", "long", "lng", "unit", "dist", "limit", "format"})
+
+
+def near_query_plain(query_string: str) -> dict | None:
+    """SpotNearInputSerializer's validated data for the usual, well-formed radius query
+    (each parameter once, plain decimals, a unit spelled as listed), found without DRF:
+    validating a new centre cost more than answering it. None for anything else, which
+    the serializer then validates (and words any error for)."""
+    params: dict[str, str] = {}
+    for pair in query_string.split("&"):
+        name, equals, value = pair.partition("=")
+        if not equals or name in params or name not in PLAIN_NEAR_NAMES:
+            return None
+        params[name] = value
+    if ("long" in params) == ("lng" in params):
+        return None
+    lng, lat, dist = params.get("long", params.get("lng")), params.get("lat"), params.get("dist")
+    unit = UNIT_ALIASES.get(params.get("unit"))
+    if unit is None or not all(
+        value is not None and PLAIN_NUMBER.fullmatch(value) for value in (lat, lng, dist)
+    ):
+        return None
+    near = {"lat": float(lat), "lng": float(lng), "unit": unit, "dist": float(dist)}
+    if not (
+        -90 <= near["lat"] <= 90
+        and -180 <= near["lng"] <= 180
+        and 0 < unit.to_km(near["dist"]) <= MAX_SEARCH_KM
+    ):
+        return None
+    if "limit" in params:
+        if not PLAIN_LIMIT.fullmatch(params["limit"]) or int(params["limit"]) > MAX_LIMIT:
+            return None
+        near["limit"] = int(params["limit"])
+    near["format"] = params.get("format", OBJECTS)
+    return near if near["format"] in (OBJECTS, COLUMNAR) else None

@@ -25,6 +25,7 @@ from availability.encoding import (
     encoding_compress,
 )
 from availability.selectors import (
+    availability_answer_body,
     availability_search_body,
     availability_snapshot_body,
     availability_version_get,
@@ -70,18 +71,21 @@ def conditional_json(
     shape: str = "",
     build: Callable[[], bytes | str] | None = None,
     search: CoveredSearch | None = None,
+    answer: Callable[[], bytes] | None = None,
 ) -> HttpResponse:
     """A 304 when the client's copy of this variant (normalised parameters) and encoding is
     current; otherwise the variant's body for this version: the all-spots body `build` makes
     (`shape`: its ETag suffix), built and compressed once per encoding and shared by every
-    worker, or a `search` trimmed from its shared cover and gzip'd for this request.
+    worker, or a `search` trimmed from its shared cover, or a search `answer` built for it,
+    gzip'd for this request.
     """
     version = availability_version_get()
     tag = str(version.number) + shape
     if variant:
         tag += "-" + hashlib.blake2b(variant.encode(), digest_size=8).hexdigest()
     accepted = request.headers.get("Accept-Encoding", "")
-    if search is None:
+    searched = search is not None or answer is not None
+    if not searched:
         encoding = encoding_accepted(accepted)
         candidates = [encoding]
     else:
@@ -93,8 +97,11 @@ def conditional_json(
         not_modified = get_conditional_response(request, etag=etag)
         if not_modified is not None:
             return _validators(not_modified, etag=etag, version=version)
-    if search is not None:
-        body = availability_search_body(version=version, tag=tag, search=search)
+    if searched:
+        if search is not None:
+            body = availability_search_body(version=version, tag=tag, search=search)
+        else:
+            body = availability_answer_body(version=version, tag=tag, answer=answer)
         if len(body) < COMPRESS_MIN_BYTES:
             encoding = IDENTITY
         body = encoding_compress(body, encoding=encoding, fast=True)

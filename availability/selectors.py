@@ -178,6 +178,22 @@ def availability_search_body(*, version: Version, tag: str, search: CoveredSearc
     return body
 
 
+def availability_answer_body(*, version: Version, tag: str, answer: Callable[[], bytes]) -> bytes:
+    """A search's body for ETag `tag` of `version`, built straight by `answer`.
+
+    Nothing goes to Redis: a radius search's exact answer costs less than fetching and
+    trimming a shared cover, and an endless stream of distinct centres stores nothing.
+    This process keeps it for polls of the same question.
+    """
+    if connection.in_atomic_block:  # see availability_snapshot_body
+        return answer()
+    body = _latest_bodies.get(tag)
+    if body is None:
+        body = answer()
+        _remember(version=version, tag=tag, body=body)
+    return body
+
+
 def _search_cover(*, version: Version, search: CoveredSearch) -> bytes:
     key = f"availability:cover:{version.number}:{search.key}"
     try:

@@ -9,7 +9,7 @@ from secure_my_spot.throttling import FailOpenRateThrottle
 class SpotRateThrottle(FailOpenRateThrottle):
     """The spot routes per client address (rate "spots"), counted in fixed windows.
 
-    Maps poll these routes, mostly for a 304: a counter costs the poll one Redis increment,
+    Maps poll these routes, mostly for a 304: a counter costs the poll one Redis round trip,
     where ScopedRateThrottle reads and rewrites a list of every request time in the window.
     Redis being down, each process counts in its own memory.
     """
@@ -29,12 +29,7 @@ class SpotRateThrottle(FailOpenRateThrottle):
         return self._count(key) <= self.num_requests
 
     def _count(self, key: str) -> int:
-        try:
-            return self.cache.incr(key)
-        except ValueError:  # the window's first request (or the key just expired)
-            if self.cache.add(key, 1, timeout=self.duration):
-                return 1
-            return self.cache.incr(key)
+        return self.cache.count(key, timeout=self.duration)
 
     def wait(self) -> float:
         return max(1, math.ceil(self.window_ends - self.timer()))

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +13,7 @@ from availability.areas import (
     OBJECTS,
     SpotListInputSerializer,
     SpotNearInputSerializer,
+    near_query_plain,
 )
 from availability.http import conditional_json
 from availability.selectors import (
@@ -25,14 +28,14 @@ from availability.spot_json import (
     spots_columnar,
     spots_in,
     spots_json,
-    spots_near,
+    spots_near_json,
     spots_snapshot_columnar_json,
     spots_snapshot_json,
 )
 from availability.throttles import SpotRateThrottle, SpotWindowRateThrottle
 from availability.types import CoveredSearch
 from availability.windows import window_from_query, window_json
-from parking_spots.geo import UNIT_ALIASES, BBox, Unit, bbox_covering, circle_covering
+from parking_spots.geo import UNIT_ALIASES, BBox, Unit, bbox_covering
 from secure_my_spot.api import JSONOnlyNegotiation, validated_query_params
 
 
@@ -52,28 +55,12 @@ def _shaped(body: bytes | str, *, columnar: bool, with_distance: bool = False) -
 
 def search_near(
     *, lat: float, lng: float, dist: float, unit: Unit, limit: int | None, columnar: bool = False
-) -> CoveredSearch:
-    """A radius search, answered from the covering circle around the nearest grid point."""
-    cover = circle_covering(
-        lat=lat,
-        lng=lng,
-        dist=dist,
-        unit=unit,
-        grid=settings.AVAILABILITY_SEARCH_GRID_DEGREES,
-        step_km=settings.AVAILABILITY_SEARCH_STEP_KM,
-    )
-    return CoveredSearch(
-        key=cover.key,
-        cover=lambda: spots_json(
-            parking_spot_list_available_near(
-                lat=cover.lat, lng=cover.lng, dist=cover.dist_km, unit=Unit.KM
-            ).order_by("id")
-        ),
-        trim=lambda body: _shaped(
-            spots_near(body, lat=lat, lng=lng, dist=dist, unit=unit, limit=limit),
-            columnar=columnar,
-            with_distance=True,
-        ),
+) -> Callable[[], bytes]:
+    """A radius search: its exact answer, straight from one prepared statement."""
+    return lambda: _shaped(
+        spots_near_json(lat=lat, lng=lng, dist=dist, unit=unit, limit=limit),
+        columnar=columnar,
+        with_distance=True,
     )
 
 
@@ -179,7 +166,9 @@ class AvailableParkingSpotFilterApi(APIView):
         responses={200: SpotDistanceOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> HttpResponse:
-        query = validated_query_params(request, SpotNearInputSerializer)
+        query = near_query_plain(request.META.get("QUERY_STRING", ""))
+        if query is None:
+            query = validated_query_params(request, SpotNearInputSerializer)
         columnar = query["format"] == COLUMNAR
         near = {
             "lat": query["lat"],
@@ -197,5 +186,5 @@ class AvailableParkingSpotFilterApi(APIView):
             return window_json(request, body)
         variant = f"near={sorted(near.items())!r}" + (",format=columnar" if columnar else "")
         return conditional_json(
-            request, variant=variant, search=search_near(**near, columnar=columnar)
+            request, variant=variant, answer=search_near(**near, columnar=columnar)
         )

@@ -7,11 +7,14 @@ loopback only and for a fixed time each:
   (the same query: a cached answer per availability version), the same search at a new
   point on every request (never cached: the database's cost), and GET /healthz (the
   framework's ceiling on the same gunicorn) with wrk: requests/s, p50, p99, response bytes;
-- EXPLAIN ANALYZE of the filter's SQL: execution time, and whether the GiST index is used.
-Prints a markdown table.
+- EXPLAIN ANALYZE of the filter's SQL: execution time, and whether the GiST index is used;
+- the all-spots snapshot built cold in this process (the body a new version needs).
+Prints a markdown table and records issue 18's targets (items 1 and 3) for bench/report.py.
 
     .venv/bin/python bench/run.py                 # 13k (real data), 100k and 1M spots
     .venv/bin/python bench/run.py --sizes 100000 --duration 5
+    .venv/bin/python bench/run.py --sizes 1000000  # builds the million once...
+    .venv/bin/python bench/run.py --reuse --sizes  # ...then measures it again as it stands
 
 wrk comes from Debian: `apt-get install wrk`.
 """
@@ -35,6 +38,7 @@ from bench.common import (  # noqa: E402
     HOST,
     add_bench_database_argument,
     fetch,
+    record,
     say,
     setup_django,
     start_gunicorn,
@@ -64,6 +68,12 @@ def parse_args() -> argparse.Namespace:
         default=[100_000, 1_000_000],
         help="total spot counts after the real data (which is always measured first)",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the spots the database holds (a million built by an earlier run) and "
+        "measure them first, instead of reloading the real data",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per route")
     parser.add_argument("--connections", type=int, default=2, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
@@ -83,12 +93,16 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def load_real_data() -> None:
+def load_real_data(*, reuse: bool = False) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from parking_spots.models import ParkingSpot
+
     call_command("ensure_database")
     call_command("migrate", verbosity=0)
+    if reuse and ParkingSpot.objects.exists():
+        return
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE parking_spots_parkingspot RESTART IDENTITY CASCADE")
     call_command("import_nyc_meters", str(EXPORT), stdout=open(os.devnull, "w"))  # noqa: SIM115
@@ -102,6 +116,7 @@ def grow_to(total: int) -> float:
     from django.db import connection, transaction
 
     from parking_spots.models import ParkingSpot
+    from parking_spots.services import parking_spot_order_by_position
 
     started = time.perf_counter()
     missing = total - ParkingSpot.objects.count()
@@ -130,6 +145,8 @@ def grow_to(total: int) -> float:
             )
             with connection.schema_editor(atomic=False) as editor:
                 editor.add_index(ParkingSpot, index)
+    # As an import ends: the rows in position order on disk.
+    parking_spot_order_by_position()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE parking_spots_parkingspot")
     return time.perf_counter() - started
@@ -182,28 +199,51 @@ class SqlCost:
     execution_ms: float
     uses_index: bool
     rows: int
+    heap_pages: int
 
 
 def explain() -> SqlCost:
-    """EXPLAIN ANALYZE of the route's own queryset, median of a few runs (warm cache)."""
-    from availability.selectors import parking_spot_list_available_near
+    """EXPLAIN (ANALYZE, BUFFERS) of the route's own prepared statement, median of a few
+    runs (warm cache): its rows, and the heap pages it read for them."""
+    from django.db import connection
+
+    from availability.spot_json import spots_near_execute
     from parking_spots.geo import Unit
 
-    spots = parking_spot_list_available_near(
-        lat=TIMES_SQUARE["lat"], lng=TIMES_SQUARE["lng"], dist=RADIUS_KM, unit=Unit.KM
+    execute, params = spots_near_execute(
+        lat=TIMES_SQUARE["lat"], lng=TIMES_SQUARE["lng"], dist=RADIUS_KM, unit=Unit.KM, limit=None
     )
-    plans = [spots.explain(analyze=True) for _ in range(7)]
+    plans = []
+    with connection.cursor() as cursor:
+        for _ in range(7):
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {execute}", params)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
 
     def figure(plan: str, label: str) -> float:
-        return float(re.search(rf"{label}: ([\d.]+) ms", plan).group(1))
+        match = re.search(rf"{label}: ([\d.]+) ms", plan)
+        return float(match.group(1)) if match else 0.0
 
     plan = plans[-1]
+    heap = re.search(r"Heap Blocks: exact=(\d+)", plan)
     return SqlCost(
         planning_ms=statistics.median(figure(p, "Planning Time") for p in plans),
         execution_ms=statistics.median(figure(p, "Execution Time") for p in plans),
         uses_index=INDEX_NAME in plan and "Seq Scan on parking_spots_parkingspot" not in plan,
-        rows=int(re.search(r"\(actual time=\S+ rows=(\d+)", plan).group(1)),
+        rows=int(re.search(r"Sort .*\(actual time=\S+ rows=(\d+)", plan).group(1)),
+        heap_pages=int(heap.group(1)) if heap else 0,
     )
+
+
+def snapshot_build_ms(builds: int = 3) -> float:
+    """The all-spots body built cold in this process, as a new version needs it: median ms."""
+    from availability.spot_json import spots_snapshot_json
+
+    times = []
+    for _ in range(builds):
+        started = time.perf_counter()
+        spots_snapshot_json()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 @dataclass
@@ -235,7 +275,16 @@ end
 """
 
 
-def wrk(port: int, path: str, duration: int, connections: int, script: str = "") -> Load:
+def wrk(
+    port: int,
+    path: str,
+    duration: int,
+    connections: int,
+    script: str = "",
+    *,
+    base: str = f"http://{HOST}",
+) -> Load:
+    """`base` is https://localhost through the deploy nginx (bench/scaleout.py)."""
     argv = ["wrk", f"-c{connections}", f"-t{min(connections, 2)}", f"-d{duration}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         if script:
@@ -243,7 +292,7 @@ def wrk(port: int, path: str, duration: int, connections: int, script: str = "")
             lua.flush()
             argv += ["-s", lua.name]
         result = subprocess.run(  # noqa: S603 - fixed argv, loopback only
-            [*argv, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
+            [*argv, f"{base}:{port}{path}"], capture_output=True, text=True, check=True
         )
     out = result.stdout
     if "Latency Distribution" not in out:
@@ -260,28 +309,72 @@ def wrk(port: int, path: str, duration: int, connections: int, script: str = "")
     )
 
 
-def serve_real_data(database_url: str, workers: int) -> tuple[int, subprocess.Popen]:
-    """Django on `database_url` holding the real export, and a gunicorn serving it."""
+def serve_real_data(
+    database_url: str, workers: int, *, reuse: bool = False
+) -> tuple[int, subprocess.Popen]:
+    """Django on `database_url` holding the real export (or, `reuse`, whatever spots it
+    holds), and a gunicorn serving it."""
     if not EXPORT.exists():
         raise SystemExit(f"The NYC export is missing: expected at {EXPORT}.")
     setup_django(database_url)
     say(f"loading {EXPORT.name} into {database_url.rsplit('/', 1)[-1]} ...")
-    load_real_data()
+    load_real_data(reuse=reuse)
     port = free_port()
     return port, start_gunicorn(port, workers=workers)
+
+
+NEVER_CACHED = "filter, new point each time"
+HEALTHZ_BEFORE, HEALTHZ_AFTER = "healthz (before)", "healthz (after)"
+# Issue 18, item 1: a never-cached search at the real data against the trivial route, and
+# at a million spots in milliseconds.
+RATIO_TARGET = 0.25
+MILLION_P50_MS, MILLION_P99_MS = 3.0, 8.0
+
+
+def record_search_targets(*, total: int, loads: dict[str, Load], args: argparse.Namespace) -> None:
+    never = loads[NEVER_CACHED]
+    healthz = max(
+        loads[HEALTHZ_BEFORE], loads[HEALTHZ_AFTER], key=lambda load: load.requests_per_second
+    )
+    note = (
+        f"{args.workers} gunicorn workers, wrk {args.connections} connections "
+        f"{args.duration} s, {args.reserved_share:.0%} reserved"
+    )
+    if total < 100_000:
+        ratio = never.requests_per_second / healthz.requests_per_second
+        record(
+            item="1",
+            target=f"never-cached 500 m search at {total:,} spots >= 25% of /healthz req/s",
+            measured=f"{never.requests_per_second:,.0f} req/s = {ratio:.1%} of "
+            f"{healthz.requests_per_second:,.0f}",
+            met=ratio >= RATIO_TARGET,
+            note=note,
+        )
+    if total >= 1_000_000:
+        for label, figure, bound in (
+            ("p50", never.p50_ms, MILLION_P50_MS),
+            ("p99", never.p99_ms, MILLION_P99_MS),
+        ):
+            record(
+                item="1",
+                target=f"never-cached 500 m search at {total:,} spots {label} < {bound:g} ms",
+                measured=f"{figure:.2f} ms",
+                met=figure < bound,
+                note=note,
+            )
 
 
 def main() -> None:
     args = parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: install it with `apt-get install wrk` (Debian).")
-    port, server = serve_real_data(args.database_url, args.workers)
+    port, server = serve_real_data(args.database_url, args.workers, reuse=args.reuse)
     from parking_spots.models import ParkingSpot
 
     rows = [
         "| spots | reserved | route | req/s | p50 ms | p99 ms | bytes | spots found "
-        "| SQL plan+exec ms | index scan |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| SQL plan+exec ms | heap pages | index scan |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     try:
         say(
@@ -300,27 +393,43 @@ def main() -> None:
             for _ in range(10 * args.workers):  # warm every worker and its connection
                 fetch(port, FILTER_PATH)
             cost = explain()
+            loads = {}
+            healthz_bytes = len(fetch(port, "/healthz"))
+            # /healthz on either side of the searches: the ratio takes the better of the two,
+            # so a neighbour's burst on the shared cores cannot flatter it.
             for route, path, size_bytes, script in (
+                (HEALTHZ_BEFORE, "/healthz", healthz_bytes, ""),
                 ("filter, polled", FILTER_PATH, len(body), ""),
-                ("filter, new point each time", "/", len(body), NEW_POINT_EACH_REQUEST),
-                ("healthz", "/healthz", len(fetch(port, "/healthz")), ""),
+                (NEVER_CACHED, "/", len(body), NEW_POINT_EACH_REQUEST),
+                (HEALTHZ_AFTER, "/healthz", healthz_bytes, ""),
             ):
-                load = wrk(port, path, args.duration, args.connections, script)
+                load = loads[route] = wrk(port, path, args.duration, args.connections, script)
                 searched = route.startswith("filter")
                 sql = f"{cost.planning_ms:.2f}+{cost.execution_ms:.2f}" if searched else ""
                 found = str(cost.rows) if searched else ""
+                pages = str(cost.heap_pages) if searched else ""
                 index = ("yes" if cost.uses_index else "NO") if searched else ""
                 rows.append(
                     f"| {total:,} | {args.reserved_share:.0%} | {route} "
                     f"| {load.requests_per_second:,.0f} | "
                     f"{load.p50_ms:.2f} | {load.p99_ms:.2f} | {size_bytes:,} | {found} | {sql} "
-                    f"| {index} |"
+                    f"| {pages} | {index} |"
                 )
                 say(rows[-1])
                 if load.errors:
                     say(f"    {load.errors} responses were not 2xx")
             if not cost.uses_index:
                 say("    EXPLAIN shows no index scan on the GiST index: the query lost its index")
+            record_search_targets(total=total, loads=loads, args=args)
+            if total == 100_000:
+                built = snapshot_build_ms()
+                record(
+                    item="3",
+                    target="cold build (all-spots snapshot) at 100k < 150 ms",
+                    measured=f"{built:.0f} ms",
+                    met=built < 150,
+                    note="spots_snapshot_json in the bench process, median of 3",
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)

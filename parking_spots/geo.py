@@ -67,9 +67,14 @@ class SpotPoint(Func):
         super().__init__(Cast("lng", models.FloatField()), Cast("lat", models.FloatField()))
 
 
+def box_text(west: float, south: float, east: float, north: float) -> str:
+    """The box as PostgreSQL reads a `box` (every float written exactly)."""
+    return f"(({west},{south}),({east},{north}))"
+
+
 def in_box(west: float, south: float, east: float, north: float) -> models.Q:
     """Index-backed: the spot lies in the box (edges included)."""
-    box = Cast(Value(f"(({west},{south}),({east},{north}))"), GeometricField("box"))
+    box = Cast(Value(box_text(west, south, east, north)), GeometricField("box"))
     return models.Q(
         Func(
             SpotPoint(),
@@ -173,7 +178,7 @@ class CentralAngle(Func):
         return sql, [*params, math.radians(self.lng)]
 
 
-# Covering searches: nearby questions share one answer (cached), trimmed to each exactly.
+# Covering viewports: nearby questions share one answer (cached), trimmed to each exactly.
 
 
 def _grid_below(value: float, grid: float) -> int:
@@ -198,35 +203,3 @@ def bbox_covering(bbox: BBox, *, grid: float) -> tuple[str, BBox]:
         east=min(180.0, east * grid),
     )
     return f"bbox:{grid!r}:{south}:{west}:{north}:{east}", cover
-
-
-@dataclass(frozen=True)
-class CircleCovering:
-    """A circle around a grid point holding every point within `dist` of the asked centre."""
-
-    key: str
-    lat: float
-    lng: float
-    dist_km: float
-
-
-def circle_covering(
-    *, lat: float, lng: float, dist: float, unit: Unit, grid: float, step_km: float
-) -> CircleCovering:
-    """The centre snapped to the nearest grid point (degrees), the radius grown by the
-    furthest a centre of that cell can lie from it and rounded up to `step_km`.
-
-    A centre within half a cell of the grid point is within radians(grid) of it (along the
-    meridian, then the parallel: both at most half a cell, and a great circle is no longer),
-    so the covering circle holds the asked one whole (triangle inequality); 1e-9 radians
-    more absorbs float rounding, as the index box's margin does.
-    """
-    row, column = round(lat / grid), round(lng / grid)
-    reach = dist / unit.earth_radius + math.radians(grid) + 1e-9
-    steps = math.ceil(reach * EARTH_RADIUS_KM / step_km)
-    return CircleCovering(
-        key=f"near:{grid!r}:{step_km!r}:{row}:{column}:{steps}",
-        lat=min(90.0, max(-90.0, row * grid)),
-        lng=min(180.0, max(-180.0, column * grid)),
-        dist_km=steps * step_km,
-    )

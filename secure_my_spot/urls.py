@@ -8,6 +8,8 @@ from secure_my_spot.health import healthz, readyz
 from secure_my_spot.metrics import metrics_view
 
 urlpatterns = [
+    # First: maps poll these, and every pattern tried before a match costs the request.
+    path("", include("availability.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     route("api/schema", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its init script as a second request: no inline script, so the
@@ -17,7 +19,6 @@ urlpatterns = [
     route("readyz", readyz, name="readyz"),
     route("metrics", metrics_view, name="metrics"),
     path("", include("users.urls")),
-    path("", include("availability.urls")),
     path("", include("reservations.urls")),
     path("", include("payments.urls")),
     path("", include("enforcement.urls")),

@@ -26,11 +26,9 @@ CHANNEL_LAYERS = {
 AVAILABILITY_SNAPSHOT_TTL_SECONDS = env.int("AVAILABILITY_SNAPSHOT_TTL_SECONDS", default=600)
 # The same for a search or viewport answer: many small bodies, worth a few polls each.
 AVAILABILITY_SEARCH_TTL_SECONDS = env.int("AVAILABILITY_SEARCH_TTL_SECONDS", default=30)
-# Searches share a cached cover: the centre snapped to this grid (degrees, ~100 m north to
-# south) with the radius rounded up to this step, a viewport widened outward to the grid;
-# each answer is then trimmed to exactly the question asked.
+# Viewport searches share a cached cover: the viewport widened outward to this grid
+# (degrees, ~100 m north to south); each answer is then trimmed to exactly the box asked.
 AVAILABILITY_SEARCH_GRID_DEGREES = env.float("AVAILABILITY_SEARCH_GRID_DEGREES", default=0.001)
-AVAILABILITY_SEARCH_STEP_KM = env.float("AVAILABILITY_SEARCH_STEP_KM", default=0.25)
 # Bytes of search covers stored per search TTL; Redis holds at most twice this for searches.
 AVAILABILITY_SEARCH_CACHE_BYTES = env.int(
     "AVAILABILITY_SEARCH_CACHE_BYTES", default=64 * 1024 * 1024

@@ -7,7 +7,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # for CACHE_RETRY_AFTER_SECONDS (secure_my_spot/cache.py), so a stalled Redis costs one timeout.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "secure_my_spot.cache.ReusedClientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "sms",
         "OPTIONS": {
