@@ -14,7 +14,7 @@ help:
 	@echo "make run    install, create and migrate the database, serve on http://$(HOST):$(PORT)"
 	@echo "make test   install, lint and run the whole suite with coverage"
 	@echo "make images build the images and run both compose stacks end to end (Docker)"
-	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers, live map, mixed load, pricing, enforcement lookups"
+	@echo "make bench  benchmarks: spot search, bookings, end-of-reservation workers, live map, push at scale, mixed load, pricing, enforcement lookups, scale-out behind nginx"
 
 # Poetry (isolated in .tools) owns the dependency set; the locked set is exported and
 # installed with pip, which needs only the simple index API of the package registry.
@@ -60,10 +60,12 @@ bench: install
 	$(BIN)/python bench/bookings.py
 	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/live.py
+	$(BIN)/python bench/push.py
 	$(BIN)/python bench/mixed.py
 	$(BIN)/python bench/quote.py
 	$(BIN)/python bench/quote.py --route
 	$(BIN)/python bench/enforcement.py
+	$(BIN)/python bench/scaleout.py
 	$(BIN)/python bench/report.py
 
 clean:
