@@ -125,6 +125,21 @@ def test_retired_meter_deactivates_its_spot_and_changes_update_it() -> None:
     assert (repeat.deactivated, repeat.updated, repeat.unchanged) == (0, 0, 3)
 
 
+def test_an_import_stamps_what_it_writes_with_one_instant() -> None:
+    import_file(QUIRKS, batch_size=2)
+    first = set(ParkingSpot.objects.values_list("created_at", "updated_at"))
+    assert len(first) == 1
+    ((created, updated),) = first
+    assert created == updated
+
+    import_file(UPDATE)
+
+    changed, retired = spot("1000002"), spot("1000001")
+    assert changed.created_at == created  # found, not created: its first import's time
+    assert changed.updated_at == retired.updated_at > created
+    assert spot("1000003").updated_at == updated  # unchanged, so not rewritten
+
+
 def test_active_again_reactivates() -> None:
     import_file(QUIRKS)
     import_file(UPDATE)
