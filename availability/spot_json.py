@@ -9,8 +9,8 @@ SPOT_FIELDS. Every spot written here is available, so never `reserved`.
 
 `?format=columnar` asks for the same values without a key per value, by column: `{"id":
 [...], "lat": [...], ...}`, the n-th spot's values at index n of every array. Similar values
-side by side also compress better: at 13,241 spots 2.02 MB, 328 KB gzip'd, 300 KB in
-brotli, against 3.93 MB, 459 KB and 396 KB for the array of objects.
+side by side also compress better: at 13,241 spots 2.02 MB, 181 KB gzip'd, 169 KB in
+brotli, against 3.93 MB, 260 KB and 246 KB for the array of objects.
 """
 
 import math
@@ -28,7 +28,7 @@ from rest_framework import serializers
 
 from availability.selectors import parking_spot_list_available
 from parking_spots.geo import BBox, Circle, Unit, box_text
-from parking_spots.models import ParkingSpot
+from parking_spots.models import POSITION_ORDER, ParkingSpot
 from reservations.models import ReservationStatus
 
 SPOT_FIELDS = (
@@ -93,15 +93,19 @@ SNAPSHOT_EXPRESSIONS = {
     "reserved": Value(False),
 }
 COLUMNS = [name for name in SPOT_FIELDS if name != "reserved"]
+# The all-spots answer's order, id breaking ties: the table's own (read along its position
+# index, no sort of the wide rows) and neighbours side by side, which share streets and
+# digits: at 13,241 spots 260 KB gzip'd against 349 KB in id order.
+SNAPSHOT_ORDER = (*POSITION_ORDER, "id")
 
 
 def _snapshot_rows() -> list[tuple]:
     columns = [SNAPSHOT_EXPRESSIONS.get(name, name) for name in SPOT_FIELDS]
-    return list(parking_spot_list_available().order_by("id").values_list(*columns))
+    return list(parking_spot_list_available().order_by(*SNAPSHOT_ORDER).values_list(*columns))
 
 
 def spots_snapshot_json() -> bytes:
-    """Every available spot, in id order: the all-spots route's body.
+    """Every available spot, by position (SNAPSHOT_ORDER): the all-spots route's body.
 
     Each spot's stored object (parking_spots migration 0007, kept open) is fetched as
     bytes, closed and joined: no value is formatted, and no value becomes a Python object
@@ -110,7 +114,7 @@ def spots_snapshot_json() -> bytes:
     """
     spots = (
         parking_spot_list_available()
-        .order_by("id")
+        .order_by(*SNAPSHOT_ORDER)
         .annotate(public_json_open=RawSQL('"parking_spots_parkingspot"."public_json_open"', ()))
         .values_list("public_json_open")
     )

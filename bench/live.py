@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import HOST, add_bench_database_argument, say  # noqa: E402
+from bench.common import HOST, add_bench_database_argument, record, say  # noqa: E402
 from bench.run import grow_to, serve_real_data  # noqa: E402
 
 ALL = "/available-parking-spots/"
@@ -108,15 +108,52 @@ def answer_sizes(port: int) -> list[tuple[str, int]]:
     return sizes
 
 
-def snapshot_redis_bytes() -> tuple[int, int, int]:
-    """(keys, versions, bytes) of the all-spots snapshot in Redis, by MEMORY USAGE."""
+def snapshot_redis_bytes() -> tuple[int, dict[bytes, int]]:
+    """(keys, bytes by version) of the all-spots snapshot in Redis, by MEMORY USAGE."""
     import redis
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     keys = list(client.scan_iter(match="*availability:snapshot:*"))
-    versions = {key.rsplit(b":", 1)[1].split(b"-")[0] for key in keys}
-    return len(keys), len(versions), sum(client.memory_usage(key, samples=0) or 0 for key in keys)
+    by_version: dict[bytes, int] = {}
+    for key in keys:
+        version = key.rsplit(b":", 1)[1].split(b"-")[0]
+        by_version[version] = by_version.get(version, 0) + (
+            client.memory_usage(key, samples=0) or 0
+        )
+    return len(keys), by_version
+
+
+def record_targets(
+    *, total: int, sizes: list[tuple[str, int]], by_version: dict, peak: int
+) -> None:
+    """Issue 18's items 2 and 3 as this size measured them."""
+    if total < 100_000:
+        gzipped = dict(sizes)["json gzip"]
+        record(
+            item="3",
+            target=f"all-spots default answer gzip'd at {total:,} spots < 400 KB",
+            measured=f"{gzipped / 1000:,.0f} KB",
+            met=gzipped < 400_000,
+        )
+    if total >= 1_000_000:
+        one = max(by_version.values(), default=0)
+        held = sum(by_version.values())
+        record(
+            item="2",
+            target=f"Redis snapshot at {total:,} spots < 2x one version's",
+            measured=f"{held / 2**20:,.0f} MB in {len(by_version)} version(s), "
+            f"one is {one / 2**20:,.0f} MB",
+            met=held < 2 * one,
+            note="every shape and encoding of a version counts as its snapshot",
+        )
+        record(
+            item="2",
+            target=f"gunicorn worker peak RSS at {total:,} spots < 600 MB",
+            measured=f"{peak / 2**20:,.0f} MB",
+            met=peak < 600 * 2**20,
+            note="VmHWM of the worst worker after cold, warm and conditional requests",
+        )
 
 
 def worker_memory(server: subprocess.Popen) -> list[tuple[int, int]]:
@@ -165,13 +202,20 @@ def main() -> None:
                         f"{p50:.2f} | {p99:.2f} | {size_bytes:,} | {status} |"
                     )
                     say(rows[-1])
-            for answer, size_bytes in answer_sizes(port):
+            answers = answer_sizes(port)
+            for answer, size_bytes in answers:
                 sizes.append(f"| {total:,} | {answer} | {size_bytes:,} |")
                 say(sizes[-1])
-            keys, versions, redis_bytes = snapshot_redis_bytes()
+            keys, by_version = snapshot_redis_bytes()
             workers = worker_memory(server)
+            record_targets(
+                total=total,
+                sizes=answers,
+                by_version=by_version,
+                peak=max(peak for _, peak in workers),
+            )
             memory.append(
-                f"| {total:,} | {keys} | {versions} | {redis_bytes:,} | "
+                f"| {total:,} | {keys} | {len(by_version)} | {sum(by_version.values()):,} | "
                 f"{', '.join(f'{rss / 2**20:.0f}' for rss, _ in workers)} | "
                 f"{', '.join(f'{peak / 2**20:.0f}' for _, peak in workers)} |"
             )

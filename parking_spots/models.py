@@ -17,6 +17,9 @@ RATE_CHANGE_HELP = (
 ELSEWHERE_FIRST_HOUR_CENTS = 150
 ELSEWHERE_LATER_HOUR_CENTS = 250
 POSITION_ORDER_INDEX = "parking_spot_position_order"
+# Bands of 0.01 degree of latitude (~1.1 km), west to east in each: the table's physical
+# order (CLUSTER, services.parking_spot_order_by_position) and the all-spots answer's.
+POSITION_ORDER = (Floor(F("lat") * 100), "lng")
 
 
 class RateZone(models.Model):
@@ -119,9 +122,7 @@ class ParkingSpot(models.Model):
         indexes = [
             # Only active spots are ever searched by position.
             GistIndex(SpotPoint(), condition=Q(active=True), name="parking_spot_active_point"),
-            # The table's physical order (CLUSTER, services.parking_spot_order_by_position):
-            # bands of 0.01 degree of latitude (~1.1 km), west to east in each.
-            models.Index(Floor(F("lat") * 100), "lng", name=POSITION_ORDER_INDEX),
+            models.Index(*POSITION_ORDER, name=POSITION_ORDER_INDEX),
         ]
         constraints = [
             models.CheckConstraint(

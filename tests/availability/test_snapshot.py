@@ -20,7 +20,7 @@ from availability.selectors import (
     parking_spot_list_available_in,
     parking_spot_list_available_near,
 )
-from availability.spot_json import SpotOutputSerializer, spots_json
+from availability.spot_json import SNAPSHOT_ORDER, SpotOutputSerializer, spots_json
 from parking_spots.geo import UNIT_ALIASES, BBox
 from parking_spots.models import ParkingSpot, RateZone
 from reservations.models import ReservationStatus
@@ -34,7 +34,7 @@ def raw_redis() -> redis.Redis:
 
 
 def serializer_output() -> bytes:
-    spots = parking_spot_list_available().order_by("id")
+    spots = parking_spot_list_available().order_by(*SNAPSHOT_ORDER)
     return JSONRenderer().render(SpotOutputSerializer(spots, many=True).data)
 
 
@@ -54,6 +54,24 @@ def test_the_snapshot_is_the_serializers_output(api_client):
 
     assert body == serializer_output()
     assert len(api_client.get("/available-parking-spots/").json()) == 4
+
+
+def test_the_snapshot_goes_by_position_south_to_north_then_west_to_east(api_client):
+    """Bands of 0.01 degree of latitude, west to east in each, id on a tie: what the map
+    gets, whatever order the spots were made in."""
+    made = [
+        ParkingSpotFactory(lat=lat, lng=lng)
+        for lat, lng in [
+            ("40.759000", "-73.980000"),  # band 4075, east
+            ("40.751000", "-73.990000"),  # band 4075, west
+            ("40.749999", "-73.970000"),  # band 4074: first, though the most eastern
+            ("40.758000", "-73.980000"),  # band 4075, a tie with the first on lng
+        ]
+    ]
+
+    ids = [spot["id"] for spot in api_client.get("/available-parking-spots/").json()]
+
+    assert ids == [made[2].pk, made[1].pk, made[0].pk, made[3].pk]
 
 
 def test_the_stored_objects_follow_every_write(api_client):
