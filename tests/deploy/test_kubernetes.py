@@ -308,3 +308,45 @@ def test_overlays_size_the_tiers():
         "selector": budgets["secure-my-spot-web"]["spec"]["selector"],
     }
     assert of_kind(production, "NetworkPolicy")
+
+
+def test_prometheus_reaches_every_metrics_port(rendered):
+    """Web and push serve /metrics on `http`, each worker its counts on `metrics` (the
+    configured WORKER_METRICS_PORT); production's network policies let the `monitoring`
+    namespace reach exactly those ports, which the pods must declare by name."""
+    overlay, documents = rendered
+    pods = {
+        name: {
+            port["name"]: port["containerPort"]
+            for c in spec["containers"]
+            for port in c.get("ports", [])
+        }
+        for name, spec in pod_specs(documents).items()
+    }
+    config = of_kind(documents, "ConfigMap")
+    literals = next(iter(config.values()))["data"]
+    assert pods["secure-my-spot-worker"] == {"metrics": int(literals["WORKER_METRICS_PORT"])}
+    for serving in SERVING:
+        assert "http" in pods[serving]
+    if overlay == "dev":
+        return
+    (policy,) = [
+        p
+        for p in of_kind(documents, "NetworkPolicy").values()
+        if any(
+            source.get("namespaceSelector", {})
+            .get("matchLabels", {})
+            .get("kubernetes.io/metadata.name")
+            == "monitoring"
+            for rule in p["spec"].get("ingress", [])
+            for source in rule["from"]
+        )
+    ]
+    (rule,) = policy["spec"]["ingress"]
+    assert {port["port"] for port in rule["ports"]} == {"http", "metrics"}
+    deployments = of_kind(documents, "Deployment")
+    for name in [*SERVING, "secure-my-spot-worker"]:
+        assert selects(
+            policy["spec"]["podSelector"],
+            deployments[name]["spec"]["template"]["metadata"]["labels"],
+        )
