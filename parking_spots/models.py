@@ -17,9 +17,10 @@ RATE_CHANGE_HELP = (
 ELSEWHERE_FIRST_HOUR_CENTS = 150
 ELSEWHERE_LATER_HOUR_CENTS = 250
 POSITION_ORDER_INDEX = "parking_spot_position_order"
-# Bands of 0.01 degree of latitude (~1.1 km), west to east in each: the table's physical
-# order (CLUSTER, services.parking_spot_order_by_position) and the all-spots answer's.
-POSITION_ORDER = (Floor(F("lat") * 100), "lng")
+# Bands of 0.01 degree of latitude (~1.1 km), west to east in each, id on a tie: the
+# table's physical order (CLUSTER, services.parking_spot_order_by_position) and the
+# all-spots answer's, which reads it straight off the index (no sort).
+POSITION_ORDER = (Floor(F("lat") * 100), "lng", "id")
 
 
 class RateZone(models.Model):
@@ -76,7 +77,13 @@ class Holiday(models.Model):
 
 
 class ParkingSpot(models.Model):
-    """One on-street space; NYC meters arrive through `import_nyc_meters`."""
+    """One on-street space; NYC meters arrive through `import_nyc_meters`.
+
+    The table has one column more than this model: `public_json_open`, the spot's public
+    JSON object without its closing brace, which a trigger rewrites on every write of the
+    row (migration 0007). The spot routes copy it out as it is (availability.spot_json);
+    undeclared here, so no Django write or read ever carries it by mistake.
+    """
 
     lat = models.DecimalField(max_digits=8, decimal_places=6)
     lng = models.DecimalField(max_digits=9, decimal_places=6)
