@@ -10,9 +10,9 @@ one second share it, so only the ETag may answer 304.
 """
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date, quote_etag
 
@@ -23,6 +23,7 @@ from availability.encoding import (
     IDENTITY,
     encoding_accepted,
     encoding_compress,
+    encoding_compress_pieces,
 )
 from availability.selectors import (
     availability_answer_body,
@@ -30,12 +31,14 @@ from availability.selectors import (
     availability_snapshot_body,
     availability_version_get,
 )
-from availability.types import CoveredSearch, Version
+from availability.types import CoveredSearch, StreamedBody, Version
 
 CACHE_CONTROL = "public, no-cache"
 
 
-def _validators(response: HttpResponse, *, etag: str, version: Version) -> HttpResponse:
+def _validators(
+    response: HttpResponse | StreamingHttpResponse, *, etag: str, version: Version
+) -> HttpResponse | StreamingHttpResponse:
     response.headers["ETag"] = etag
     response.headers["Last-Modified"] = http_date(version.changed_at.timestamp())
     response.headers["Cache-Control"] = CACHE_CONTROL
@@ -43,9 +46,17 @@ def _validators(response: HttpResponse, *, etag: str, version: Version) -> HttpR
     return response
 
 
-def encoded_json(body: bytes, *, encoding: str) -> HttpResponse:
-    """`body`, already in `encoding`, as a JSON answer that says so."""
-    response = HttpResponse(body, content_type="application/json")
+def encoded_json(
+    body: bytes | StreamedBody, *, encoding: str
+) -> HttpResponse | StreamingHttpResponse:
+    """`body`, already in `encoding`, as a JSON answer that says so; a body too large to
+    hold whole goes out piece by piece as it is read."""
+    if isinstance(body, StreamedBody):
+        response = StreamingHttpResponse(body.pieces, content_type="application/json")
+        if body.length is not None:
+            response.headers["Content-Length"] = str(body.length)
+    else:
+        response = HttpResponse(body, content_type="application/json")
     if encoding != IDENTITY:
         response.headers["Content-Encoding"] = encoding
     return response
@@ -69,10 +80,10 @@ def conditional_json(
     *,
     variant: str = "",
     shape: str = "",
-    build: Callable[[], bytes | str] | None = None,
+    build: Callable[[], Generator[bytes, None, None]] | None = None,
     search: CoveredSearch | None = None,
     answer: Callable[[], bytes] | None = None,
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     """A 304 when the client's copy of this variant (normalised parameters) and encoding is
     current; otherwise the variant's body for this version: the all-spots body `build` makes
     (`shape`: its ETag suffix), built and compressed once per encoding and shared by every
@@ -112,15 +123,24 @@ def conditional_json(
 
 
 def _snapshot(
-    *, version: Version, tag: str, build: Callable[[], bytes | str], encoding: str
-) -> bytes:
-    def identity() -> bytes:
+    *,
+    version: Version,
+    tag: str,
+    build: Callable[[], Generator[bytes, None, None]],
+    encoding: str,
+) -> bytes | StreamedBody:
+    def identity() -> bytes | StreamedBody:
         return availability_snapshot_body(version=version, tag=tag, build=build)
+
+    def compressed() -> Generator[bytes, None, None]:
+        body = identity()
+        if isinstance(body, StreamedBody):
+            yield from encoding_compress_pieces(body.pieces, encoding=encoding)
+        else:
+            yield encoding_compress(body, encoding=encoding)
 
     if encoding == IDENTITY:
         return identity()
     return availability_snapshot_body(
-        version=version,
-        tag=tag + ETAG_SUFFIX[encoding],
-        build=lambda: encoding_compress(identity(), encoding=encoding),
+        version=version, tag=tag + ETAG_SUFFIX[encoding], build=compressed
     )

@@ -1,5 +1,7 @@
 import logging
-from collections.abc import Callable, Iterable
+import secrets
+from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import chain
 
 from django.conf import settings
 from django.core.cache import cache
@@ -11,7 +13,7 @@ from redis.exceptions import RedisError
 
 from availability.encoding import ETAG_SUFFIX
 from availability.services import availability_version_advance
-from availability.types import CoveredSearch, Version
+from availability.types import CoveredSearch, StreamedBody, Version
 from parking_spots.geo import BBox, Circle, Unit
 from parking_spots.models import ParkingSpot
 from reservations.models import Reservation
@@ -70,14 +72,18 @@ logger = logging.getLogger(__name__)
 
 # The bodies this process built or fetched for the newest version it has seen, so a warm
 # poll does not even go to Redis. Bounded: each variant (shape, encoding, viewport, search)
-# is an entry; a body larger than the byte bound alone (the identity snapshot past ~200k
-# spots) is not kept, and is read from Redis per request instead.
+# is an entry; a snapshot larger than the byte bound alone (the identity snapshot past
+# ~200k spots) is never whole in a process: Redis holds it in parts, streamed per request.
 _latest_bodies: dict[str, bytes] = {}
 LATEST_BODIES_MAX = 64
 LATEST_BODIES_MAX_BYTES = 64 * 1024 * 1024
 # Snapshot bodies in Redis, by ETag: the version, then what SNAPSHOT_SUFFIXES adds (the
 # columnar shape, an encoding); the index is a sorted set of the versions stored.
 SNAPSHOT_KEY = "availability:snapshot:{tag}"
+# A large snapshot: a hash of parts of about SNAPSHOT_PART_BYTES ("0", "1", ...) beside
+# "length" and "parts", under its tag's key plus this suffix.
+PARTS_SUFFIX = ":parts"
+SNAPSHOT_PART_BYTES = 4 * 1024 * 1024
 SNAPSHOT_INDEX_KEY = "availability:snapshots"
 COLUMNAR_SUFFIX = "-columnar"
 SNAPSHOT_SUFFIXES = tuple(
@@ -98,31 +104,44 @@ def availability_version_get() -> Version:
 
 
 def availability_snapshot_body(
-    *, version: Version, tag: str, build: Callable[[], bytes | str]
-) -> bytes:
+    *, version: Version, tag: str, build: Callable[[], Generator[bytes, None, None]]
+) -> bytes | StreamedBody:
     """The all-spots body of ETag `tag` (a shape and an encoding of `version`): built once
-    per version, shared through Redis, where only this version and the one before it stay.
+    per version from `build`'s pieces, shared through Redis, where only this version and
+    the one before it stay.
 
     A body keyed by a version may hold a slightly newer answer (a commit between reading
     the version and the spots), never an older one: the next poll then simply refetches.
-    Redis being down costs speed, not answers: the body is then built for this request.
+    A body past LATEST_BODIES_MAX_BYTES is never whole in a process: its pieces go to Redis
+    as they are built and come back part by part, so a worker's memory does not grow with
+    the inventory. Redis being down costs speed, not answers: the body is then built for
+    this request (and streamed as it is built when large).
     """
     if connection.in_atomic_block:
         # This transaction may see its own uncommitted writes, which the version does not
         # count yet (or ever, on rollback): they must not reach the shared cache.
-        return _encoded(build())
+        return _whole_or_streamed(build())
     body = _latest_bodies.get(tag)
     if body is not None:
         return body
+    key = cache.make_key(SNAPSHOT_KEY.format(tag=tag))
     try:
         # The raw client: bytes stored as they are (no pickling), and a pipeline to prune.
         client = cache._cache.get_client(write=True)
-        body = client.get(cache.make_key(SNAPSHOT_KEY.format(tag=tag)))
+        body, parts = _snapshot_fetch(client, key)
     except RedisError:
         logger.warning("availability cache unreachable; building the body uncached")
-        return _encoded(build())
+        return _whole_or_streamed(build())
+    if parts is not None:
+        return parts
     if body is None:
-        body = _encoded(build())
+        pieces = build()
+        head, whole = _head(pieces)
+        if not whole:
+            return _snapshot_store_parts(
+                client, version=version, tag=tag, pieces=pieces, head=head, build=build
+            )
+        body = b"".join(head)
         try:
             _snapshot_store(client, version=version, tag=tag, body=body)
         except RedisError:
@@ -131,8 +150,102 @@ def availability_snapshot_body(
     return body
 
 
-def _snapshot_store(client: Redis, *, version: Version, tag: str, body: bytes) -> None:
-    """Store `body` and drop every snapshot older than the newest version's predecessor.
+def _head(pieces: Iterator[bytes]) -> tuple[list[bytes], bool]:
+    """The pieces up to the first past LATEST_BODIES_MAX_BYTES, and whether that was all."""
+    head, size = [], 0
+    for piece in pieces:
+        head.append(piece)
+        size += len(piece)
+        if size > LATEST_BODIES_MAX_BYTES:
+            return head, False
+    return head, True
+
+
+def _whole_or_streamed(pieces: Iterator[bytes]) -> bytes | StreamedBody:
+    head, whole = _head(pieces)
+    return b"".join(head) if whole else StreamedBody(pieces=chain(head, pieces), length=None)
+
+
+def _snapshot_fetch(client: Redis, key: str) -> tuple[bytes | None, StreamedBody | None]:
+    """(the body, None) when small, (None, its parts) when large, or (None, None)."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.get(key)
+        pipe.hmget(key + PARTS_SUFFIX, "length", "parts")
+        body, (length, parts) = pipe.execute()
+    if length is None:
+        return body, None
+    return None, StreamedBody(
+        pieces=_snapshot_parts(client, key + PARTS_SUFFIX, int(parts)), length=int(length)
+    )
+
+
+def _snapshot_parts(client: Redis, key: str, parts: int) -> Iterator[bytes]:
+    """A large body's parts, one round trip each. Pruned meanwhile (two newer versions came
+    while a slow client read), the answer is cut short: the client sees fewer bytes than
+    Content-Length and polls again."""
+    for number in range(parts):
+        part = client.hget(key, str(number))
+        if part is None:
+            logger.warning("availability snapshot %s pruned while it was being sent", key)
+            return
+        yield part
+
+
+def _snapshot_store_parts(
+    client: Redis,
+    *,
+    version: Version,
+    tag: str,
+    pieces: Generator[bytes, None, None],
+    head: list[bytes],
+    build: Callable[[], Generator[bytes, None, None]],
+) -> StreamedBody:
+    """Write a large body's pieces to Redis as they come, publish the hash whole
+    (RENAMENX: the first worker's build of a version stands, so no reader ever mixes the
+    parts of two builds), and answer from what was published."""
+    key = cache.make_key(SNAPSHOT_KEY.format(tag=tag))
+    building = f"{key}{PARTS_SUFFIX}:building:{secrets.token_hex(8)}"
+    ttl = settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS
+    try:
+        length = number = 0
+        for part in _parts(chain(head, pieces)):
+            client.hset(building, str(number), part)
+            client.expire(building, ttl)  # a build cut short leaves nothing for long
+            length, number = length + len(part), number + 1
+        client.hset(building, mapping={"length": length, "parts": number})
+        _snapshot_store(client, version=version, tag=tag, parts_from=building)
+        _, stored = _snapshot_fetch(client, key)
+    except RedisError:
+        pieces.close()  # its transaction ends before the next build's begins
+        logger.warning("availability cache unreachable; large body streamed unshared")
+        return _whole_or_streamed(build())
+    # Pruned already (a burst of newer versions): what was built is gone, so build again.
+    return stored or _whole_or_streamed(build())
+
+
+def _parts(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Pieces joined into parts of at least SNAPSHOT_PART_BYTES (the last may be less)."""
+    part, size = [], 0
+    for piece in pieces:
+        part.append(piece)
+        size += len(piece)
+        if size >= SNAPSHOT_PART_BYTES:
+            yield b"".join(part)
+            part, size = [], 0
+    if part:
+        yield b"".join(part)
+
+
+def _snapshot_store(
+    client: Redis,
+    *,
+    version: Version,
+    tag: str,
+    body: bytes | None = None,
+    parts_from: str | None = None,
+) -> None:
+    """Store `body` (or publish the parts hash `parts_from`) and drop every snapshot older
+    than the newest version's predecessor.
 
     Workers may race to store the same or different versions, or a slow one an old version:
     each stores and registers its body in one transaction, then prunes below the newest
@@ -140,9 +253,15 @@ def _snapshot_store(client: Redis, *, version: Version, tag: str, body: bytes) -
     two versions of the snapshot, whatever the order. The TTL only clears an idle Redis.
     """
     index = cache.make_key(SNAPSHOT_INDEX_KEY)
+    key = cache.make_key(SNAPSHOT_KEY.format(tag=tag))
     ttl = settings.AVAILABILITY_SNAPSHOT_TTL_SECONDS
     with client.pipeline(transaction=True) as pipe:
-        pipe.set(cache.make_key(SNAPSHOT_KEY.format(tag=tag)), body, ex=ttl)
+        if parts_from is None:
+            pipe.set(key, body, ex=ttl)
+        else:
+            pipe.renamenx(parts_from, key + PARTS_SUFFIX)
+            pipe.delete(parts_from)  # still there only if another worker published first
+            pipe.expire(key + PARTS_SUFFIX, ttl)
         pipe.zadd(index, {version.number: version.number})
         pipe.expire(index, ttl)
         pipe.zrevrange(index, 0, 0, withscores=True)
@@ -152,9 +271,10 @@ def _snapshot_store(client: Redis, *, version: Version, tag: str, body: bytes) -
         with client.pipeline(transaction=True) as pipe:
             pipe.delete(
                 *(
-                    cache.make_key(SNAPSHOT_KEY.format(tag=f"{number}{suffix}"))
+                    cache.make_key(SNAPSHOT_KEY.format(tag=f"{number}{suffix}")) + large
                     for number in stale
                     for suffix in SNAPSHOT_SUFFIXES
+                    for large in ("", PARTS_SUFFIX)
                 )
             )
             pipe.zrem(index, *stale)

@@ -4,8 +4,9 @@ Four writers produce it: DRF (the contract, for the schema and the tests that pi
 others); each spot's stored object, which a trigger writes on every write of the row
 (parking_spots migration 0007; the all-spots snapshot and the radius search copy it out);
 PostgreSQL's json_build_object (viewports, windows and push, hundreds of spots at a time);
-and orjson over bare tuples (the columnar snapshot). Each takes its fields, in order, from
-SPOT_FIELDS. Every spot written here is available, so never `reserved`.
+and PostgreSQL's string_agg of to_json, a column at a time (the columnar snapshot). Each
+takes its fields, in order, from SPOT_FIELDS. Every spot written here is available, so
+never `reserved`.
 
 `?format=columnar` asks for the same values without a key per value, by column: `{"id":
 [...], "lat": [...], ...}`, the n-th spot's values at index n of every array. Similar values
@@ -15,14 +16,13 @@ brotli, against 3.93 MB, 260 KB and 246 KB for the array of objects.
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import orjson
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, connections
-from django.db.models import QuerySet, TextField, Value
+from django.db import connection, connections, transaction
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
 from psycopg2.extensions import BYTES, register_type
 from rest_framework import serializers
 
@@ -84,33 +84,24 @@ SQL_EXPRESSIONS = {
     "created_at": _utc_iso("s.created_at"),
     "updated_at": _utc_iso("s.updated_at"),
 }
-# What PostgreSQL hands orjson for the snapshot: numeric::text keeps the column's places, as
-# the serializer does; timestamps stay datetimes, which orjson writes as DRF does.
-SNAPSHOT_EXPRESSIONS = {
-    "lat": Cast("lat", TextField()),
-    "lng": Cast("lng", TextField()),
-    "rate": Cast("rate", TextField()),
-    "reserved": Value(False),
-}
 COLUMNS = [name for name in SPOT_FIELDS if name != "reserved"]
-# The all-spots answer's order, id breaking ties: the table's own (read along its position
-# index, no sort of the wide rows) and neighbours side by side, which share streets and
-# digits: at 13,241 spots 260 KB gzip'd against 349 KB in id order.
-SNAPSHOT_ORDER = (*POSITION_ORDER, "id")
+# The all-spots answer's order: the table's own (read along its position index, no sort of
+# the wide rows) and neighbours side by side, which share streets and digits: at 13,241
+# spots 260 KB gzip'd against 349 KB in id order.
+SNAPSHOT_ORDER = POSITION_ORDER
+# Spots per piece of the all-spots body (~3 MB): what a process holds of it while building.
+SNAPSHOT_PIECE_SPOTS = 10_000
 
 
-def _snapshot_rows() -> list[tuple]:
-    columns = [SNAPSHOT_EXPRESSIONS.get(name, name) for name in SPOT_FIELDS]
-    return list(parking_spot_list_available().order_by(*SNAPSHOT_ORDER).values_list(*columns))
-
-
-def spots_snapshot_json() -> bytes:
-    """Every available spot, by position (SNAPSHOT_ORDER): the all-spots route's body.
+def spots_snapshot_json() -> Iterator[bytes]:
+    """Every available spot, by position (SNAPSHOT_ORDER): the all-spots route's body, in
+    pieces of SNAPSHOT_PIECE_SPOTS spots read from a server-side cursor.
 
     Each spot's stored object (parking_spots migration 0007, kept open) is fetched as
     bytes, closed and joined: no value is formatted, and no value becomes a Python object
-    but the object's bytes. Built once per availability version and shared
-    (availability.selectors.availability_snapshot_body).
+    but the object's bytes. Pieces, so that a million spots' 292 MB are never in one
+    process at once (availability.selectors keeps a small body whole and streams a large
+    one through Redis).
     """
     spots = (
         parking_spot_list_available()
@@ -121,12 +112,18 @@ def spots_snapshot_json() -> bytes:
     try:
         sql, params = spots.query.sql_with_params()
     except EmptyResultSet:
-        return b"[]"
-    with connection.cursor() as cursor:
+        yield b"[]"
+        return
+    separator = b"["
+    # A transaction, so the cursor streams rather than materialising its result (WITH HOLD).
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
         # Undecoded: the objects are UTF-8 already, and go out as they are.
         register_type(BYTES, cursor.cursor)
         cursor.execute(sql, params)
-        return _closed_array([row[0] for row in cursor.fetchall()])
+        while rows := cursor.fetchmany(SNAPSHOT_PIECE_SPOTS):
+            yield separator + b"},".join(row[0] for row in rows)
+            separator = b"},"
+    yield b"[]" if separator == b"[" else b"}]"
 
 
 def _closed_array(objects: list[bytes]) -> bytes:
@@ -139,9 +136,46 @@ def _closed_array(objects: list[bytes]) -> bytes:
     return b"},".join(objects)
 
 
-def spots_snapshot_columnar_json() -> bytes:
-    """The all-spots body as `?format=columnar` has it: the same values, by column."""
-    return orjson.dumps(_by_column(SPOT_FIELDS, _snapshot_rows()), option=orjson.OPT_UTC_Z)
+def spots_snapshot_columnar_json() -> Iterator[bytes]:
+    """The all-spots body as `?format=columnar` has it: the same values, by column, each
+    column's array written by PostgreSQL in one statement (so every column holds the same
+    spots) and fetched a column at a time, one piece each.
+
+    A million spots made Python objects of 13 million values (2.4 GB at a worker's peak);
+    here the process holds one column's bytes at a time (30 MB at most at a million).
+    """
+    try:
+        sql, params = (
+            parking_spot_list_available()
+            .order_by(*SNAPSHOT_ORDER)
+            .values(*COLUMNS)
+            .query.sql_with_params()
+        )
+    except EmptyResultSet:
+        yield orjson.dumps({name: [] for name in SPOT_FIELDS})
+        return
+    arrays = ", ".join(
+        # string_agg skips NULLs, and has no rows to join for no spots: both spelled out.
+        f"coalesce('[' || string_agg(coalesce(to_json({expression})::text, 'null'), ',') "
+        f"|| ']', '[]') AS c{number}"
+        for number, expression in enumerate(
+            SQL_EXPRESSIONS.get(name, f"s.{name}") for name in SPOT_FIELDS
+        )
+    )
+    rows = ", ".join(f"({number}, c{number})" for number in range(len(SPOT_FIELDS)))
+    # The aggregates take the rows in the subquery's order, as spots_json's json_agg does;
+    # the one row of arrays comes back as a row per column, for the cursor to fetch singly.
+    query = (
+        f"SELECT v.piece FROM (SELECT {arrays} FROM ({sql}) s) a "  # noqa: S608
+        f"CROSS JOIN LATERAL (VALUES {rows}) v(number, piece) ORDER BY v.number"
+    )
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        register_type(BYTES, cursor.cursor)
+        cursor.execute(query, params)
+        for number, name in enumerate(SPOT_FIELDS):
+            (values,) = cursor.fetchone()
+            yield (b"{" if number == 0 else b",") + orjson.dumps(name) + b":" + values
+    yield b"}"
 
 
 def spots_columnar(body: bytes | str, *, with_distance: bool = False) -> bytes:

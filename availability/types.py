@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,3 +23,13 @@ class CoveredSearch:
     key: str
     cover: Callable[[], bytes | str]
     trim: Callable[[bytes], bytes]
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    """A body too large to hold whole in a process (availability.selectors.
+    LATEST_BODIES_MAX_BYTES): its pieces, read from Redis (or from its build when Redis is
+    down) as the answer goes out; `length` when it is known."""
+
+    pieces: Iterator[bytes]
+    length: int | None

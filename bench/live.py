@@ -117,7 +117,8 @@ def snapshot_redis_bytes() -> tuple[int, dict[bytes, int]]:
     keys = list(client.scan_iter(match="*availability:snapshot:*"))
     by_version: dict[bytes, int] = {}
     for key in keys:
-        version = key.rsplit(b":", 1)[1].split(b"-")[0]
+        # <prefix>availability:snapshot:<version>[-shape-encoding][:parts]
+        version = key.split(b"availability:snapshot:", 1)[1].split(b":")[0].split(b"-")[0]
         by_version[version] = by_version.get(version, 0) + (
             client.memory_usage(key, samples=0) or 0
         )

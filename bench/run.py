@@ -241,7 +241,7 @@ def snapshot_build_ms(builds: int = 3) -> float:
     times = []
     for _ in range(builds):
         started = time.perf_counter()
-        spots_snapshot_json()
+        b"".join(spots_snapshot_json())
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
