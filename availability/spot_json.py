@@ -91,7 +91,7 @@ COLUMNS = [name for name in SPOT_FIELDS if name != "reserved"]
 SNAPSHOT_ORDER = POSITION_ORDER
 # Spots per piece of the all-spots body (~600 KB), one FETCH each: what a process holds of
 # it while building. Measured at 100k spots: 121 ms to fetch all at 2,000 a piece, 134 at
-# 1,000, 194 at 10,000, 200 in one fetch (the cache, not the round trips, decides).
+# 1,000, 194 at 10,000, 200 in one fetch: not the round trips, larger fetches were slower.
 SNAPSHOT_PIECE_SPOTS = 2_000
 
 

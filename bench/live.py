@@ -12,6 +12,10 @@ Push latency at scale is bench/push.py's.
 
     .venv/bin/python bench/live.py
     .venv/bin/python bench/live.py --sizes 100000 --requests 50
+    .venv/bin/python bench/live.py --sizes 100000 1000000 --requests 20   # as make bench
+
+Records issue 18's item 3 (the default answer gzip'd at the real size) and, at a million
+spots, item 2 (Redis against one snapshot, each worker's peak) for bench/report.py.
 """
 
 import argparse
