@@ -27,12 +27,18 @@ from tests.availability.test_compression import ALL, bump, rows, scatter, serial
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# 40 spots: ~12 KB of objects and ~6 KB by column count as large, their compressed copies
+# (~1-2 KB) as small.
+LARGE_PAST = 4000
+
+
 @pytest.fixture
 def large(monkeypatch) -> None:
-    """Bodies past 1 KB count as large, in parts of 300 bytes and pieces of 3 spots."""
+    """Bodies past LARGE_PAST bytes count as large, in parts of 300 bytes and pieces of 3
+    spots."""
     scatter()
     _latest_bodies.clear()
-    monkeypatch.setattr("availability.selectors.LATEST_BODIES_MAX_BYTES", 1000)
+    monkeypatch.setattr("availability.selectors.LATEST_BODIES_MAX_BYTES", LARGE_PAST)
     monkeypatch.setattr("availability.selectors.SNAPSHOT_PART_BYTES", 300)
     monkeypatch.setattr("availability.spot_json.SNAPSHOT_PIECE_SPOTS", 3)
 
@@ -54,7 +60,7 @@ def test_a_large_body_is_stored_in_parts_and_streamed_with_its_length(api_client
     first = api_client.get(ALL)
     body = streamed(first)
 
-    assert body == serializer_output() and len(body) > 1000
+    assert body == serializer_output() and len(body) > LARGE_PAST
     assert int(first["Content-Length"]) == len(body)
     assert not _latest_bodies  # never whole in this process
     tag = first["ETag"].strip('"')
@@ -76,7 +82,8 @@ def test_a_large_body_is_compressed_as_it_streams(api_client, large, accept, dec
     response = api_client.get(ALL, HTTP_ACCEPT_ENCODING=accept)
 
     assert response["Content-Encoding"] == accept
-    assert decompress(response.content) == serializer_output()  # small enough to hold
+    assert len(response.content) < LARGE_PAST < len(serializer_output())  # held whole
+    assert decompress(response.content) == serializer_output()
     assert list(_latest_bodies) == [response["ETag"].strip('"')]
 
 
