@@ -1,11 +1,10 @@
 """An all-spots body too large to hold whole in a process (a million spots' 292 MB): built in
 pieces into Redis, published whole, streamed out part by part, compressed as it streams;
-Redis down, streamed as it is built."""
+Redis down, streamed as it is built (tests/resilience/test_redis.py)."""
 
 import gzip
 import json
 import logging
-import socket
 
 import brotli
 import pytest
@@ -21,7 +20,6 @@ from availability.selectors import (
     availability_version_get,
 )
 from availability.spot_json import spots_snapshot_json
-from secure_my_spot.cache import fail_open_cache
 from tests.availability.test_compression import ALL, bump, rows, scatter, serializer_output
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,23 +125,3 @@ def test_a_body_pruned_while_it_streams_is_cut_short_and_logged(api_client, larg
 
     assert len(sent) + len(rest) < int(response["Content-Length"])
     assert "pruned while it was being sent" in caplog.text
-
-
-@pytest.fixture
-def redis_refused(settings):
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-    fail_open_cache.clear()
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
-    }
-    yield
-    fail_open_cache.clear()
-
-
-def test_with_redis_down_a_large_body_streams_as_it_is_built(api_client, large, redis_refused):
-    response = api_client.get(ALL)
-
-    assert streamed(response) == serializer_output()
-    assert "Content-Length" not in response
-    assert not _latest_bodies

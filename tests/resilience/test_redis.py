@@ -18,6 +18,7 @@ from availability.throttles import SpotRateThrottle
 from reservations.models import Reservation
 from secure_my_spot.cache import fail_open_cache
 from testing.factories import PASSWORD, ParkingSpotFactory
+from tests.availability.test_compression import scatter, serializer_output
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +131,24 @@ def test_spot_routes_serve_without_the_cache(redis_down, api_client, within_boun
         api_client.get, "/available-parking-spots/", HTTP_IF_NONE_MATCH=everything["ETag"]
     )
     assert again.status_code == 304
+
+
+@pytest.mark.django_db(transaction=True)  # the shared-cache path, not a transaction's own
+def test_a_large_all_spots_body_streams_as_it_is_built(redis_down, api_client, monkeypatch):
+    """Redis refusing or stalled: a body too large to hold whole (past the lowered bound)
+    streams from its build, without Content-Length, within the bound, nothing held."""
+    scatter()
+    monkeypatch.setattr("availability.selectors.LATEST_BODIES_MAX_BYTES", 4000)
+    monkeypatch.setattr("availability.spot_json.SNAPSHOT_PIECE_SPOTS", 3)
+    start = time.monotonic()
+
+    response = api_client.get("/available-parking-spots/")
+    body = b"".join(response.streaming_content)
+
+    assert time.monotonic() - start < BOUND_SECONDS
+    assert body == serializer_output() and len(body) > 4000
+    assert "Content-Length" not in response
+    assert not _latest_bodies
 
 
 def test_throttles_still_limit_per_process(
