@@ -27,6 +27,23 @@ def sse(query: str) -> ApplicationCommunicator:
     return ApplicationCommunicator(application, scope)
 
 
+async def subscribed(sockets: int) -> tuple[list[WebsocketCommunicator], ApplicationCommunicator]:
+    """`sockets` WebSocket subscribers and one SSE stream of the viewport, each past its
+    snapshot."""
+    websockets = [
+        WebsocketCommunicator(application, f"/ws/availability/?bbox={VIEWPORT}")
+        for _ in range(sockets)
+    ]
+    for socket in websockets:
+        assert (await socket.connect())[0]
+        assert (await socket.receive_json_from(TIMEOUT))["type"] == "snapshot"
+    stream = sse(f"bbox={VIEWPORT}")
+    await stream.send_input({"type": "http.request", "body": b""})
+    assert (await stream.receive_output(TIMEOUT))["status"] == 200
+    await stream.receive_output(TIMEOUT)  # the snapshot
+    return websockets, stream
+
+
 def members(group: str) -> list[bytes]:
     """The channels in `group`, as channels_redis keeps them in Redis."""
     layer = get_channel_layer()
@@ -40,17 +57,7 @@ def test_subscribers_of_a_process_share_one_group_member(publisher, inside, outs
     assert inside_cell != outside_cell
 
     async def scenario():
-        sockets = [
-            WebsocketCommunicator(application, f"/ws/availability/?bbox={VIEWPORT}")
-            for _ in range(2)
-        ]
-        for socket in sockets:
-            assert (await socket.connect())[0]
-            assert (await socket.receive_json_from(TIMEOUT))["type"] == "snapshot"
-        stream = sse(f"bbox={VIEWPORT}")
-        await stream.send_input({"type": "http.request", "body": b""})
-        assert (await stream.receive_output(TIMEOUT))["status"] == 200
-        await stream.receive_output(TIMEOUT)  # the snapshot
+        sockets, stream = await subscribed(2)
         # Three subscribers in the cell: one member, the process's channel.
         assert len(await sync_to_async(members)(inside_cell)) == 1
 
@@ -140,13 +147,7 @@ def test_a_lost_channel_layer_ends_every_subscriber_of_the_process(own_redis, in
     """They reconnect and get a new snapshot, instead of staying open and missing deltas."""
 
     async def scenario():
-        socket = WebsocketCommunicator(application, f"/ws/availability/?bbox={VIEWPORT}")
-        assert (await socket.connect())[0]
-        assert (await socket.receive_json_from(TIMEOUT))["type"] == "snapshot"
-        stream = sse(f"bbox={VIEWPORT}")
-        await stream.send_input({"type": "http.request", "body": b""})
-        assert (await stream.receive_output(TIMEOUT))["status"] == 200
-        await stream.receive_output(TIMEOUT)  # the snapshot
+        (socket,), stream = await subscribed(1)
 
         await sync_to_async(own_redis.terminate)()
         assert await socket.receive_output(TIMEOUT) == {"type": "websocket.close", "code": 1011}
