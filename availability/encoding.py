@@ -54,20 +54,17 @@ def encoding_accepted(header: str, *, offered: tuple[str, ...] = (BR, GZIP)) -> 
 
 
 def encoding_compress_pieces(pieces: Iterable[bytes], *, encoding: str) -> Iterator[bytes]:
-    """encoding_compress for a body read piece by piece (one too large to hold whole): the
-    same format and settings, compressed as it streams."""
+    """encoding_compress (br or gzip) for a body read piece by piece, one too large to hold
+    whole: the same format and settings, compressed as it streams."""
     if encoding == BR:
-        compressor = brotli.Compressor(quality=BROTLI_QUALITY)
-        for piece in pieces:
-            yield compressor.process(piece)
-        yield compressor.finish()
-    elif encoding == GZIP:
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_WBITS)
-        for piece in pieces:
-            yield compressor.compress(piece)
-        yield compressor.flush()
+        brotli_stream = brotli.Compressor(quality=BROTLI_QUALITY)
+        step, end = brotli_stream.process, brotli_stream.finish
     else:
-        yield from pieces
+        gzip_stream = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_WBITS)
+        step, end = gzip_stream.compress, gzip_stream.flush
+    for piece in pieces:
+        yield step(piece)
+    yield end()
 
 
 def encoding_compress(body: bytes, *, encoding: str, fast: bool = False) -> bytes:

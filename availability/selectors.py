@@ -209,8 +209,10 @@ def _snapshot_store_parts(
     try:
         length = number = 0
         for part in _parts(chain(head, pieces)):
-            client.hset(building, str(number), part)
-            client.expire(building, ttl)  # a build cut short leaves nothing for long
+            with client.pipeline(transaction=False) as pipe:
+                pipe.hset(building, str(number), part)
+                pipe.expire(building, ttl)  # a build cut short leaves nothing for long
+                pipe.execute()
             length, number = length + len(part), number + 1
         client.hset(building, mapping={"length": length, "parts": number})
         _snapshot_store(client, version=version, tag=tag, parts_from=building)
