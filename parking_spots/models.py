@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Floor
+from django.utils import timezone
 
 from parking_spots.geo import SpotPoint
 
@@ -122,8 +123,11 @@ class ParkingSpot(models.Model):
         help_text="Set by an operator: the importer and assign_zones leave the zone as it is.",
     )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Not auto_now: that would give each row of a bulk write its own microsecond, where an
+    # import stamps all it writes with its one instant (services, _import_batch). save()
+    # keeps updated_at current for every other write of a single spot.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         indexes = [
@@ -144,3 +148,9 @@ class ParkingSpot(models.Model):
     def __str__(self) -> str:
         where = self.street or f"{self.lat}, {self.lng}"
         return f"Spot {self.pk} ({where})"
+
+    def save(self, *args, **kwargs) -> None:
+        """auto_now for a saved spot (the admin's edits), as Django's: written unless
+        update_fields leaves it out. Queryset updates set it themselves."""
+        self.updated_at = timezone.now()
+        super().save(*args, **kwargs)

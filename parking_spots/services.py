@@ -8,8 +8,7 @@ from decimal import Decimal
 from typing import TextIO
 
 from django.db import connection, transaction
-from django.db.models import QuerySet, Value
-from django.db.models.functions import Least
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from parking_spots.models import POSITION_ORDER_INDEX, ParkingSpot, RateZone
@@ -141,17 +140,15 @@ def _import_batch(
         else:
             summary.unchanged += 1
             continue
-        upserts.append(ParkingSpot(meter_number=meter_number, **values))
+        # A found spot keeps its created_at: the upsert rewrites update_fields only.
+        upserts.append(
+            ParkingSpot(meter_number=meter_number, created_at=stamp, updated_at=stamp, **values)
+        )
     ParkingSpot.objects.bulk_create(
         upserts,
         update_conflicts=True,
         unique_fields=["meter_number"],
         update_fields=[*IMPORTED_FIELDS, "updated_at"],
-    )
-    # auto_now gave each row its own microsecond. A row this import created has a
-    # created_at after `stamp`, one it found has an earlier one: LEAST stamps only the new.
-    ParkingSpot.objects.filter(meter_number__in=[spot.meter_number for spot in upserts]).update(
-        created_at=Least("created_at", Value(stamp)), updated_at=stamp
     )
     ParkingSpot.objects.filter(pk__in=deactivate).update(active=False, updated_at=stamp)
 

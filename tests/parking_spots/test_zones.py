@@ -420,6 +420,7 @@ def test_spot_admin_filters_by_zone_and_pins_by_hand(rate_zones, admin_client) -
 @pytest.mark.django_db
 def test_choosing_a_zone_in_the_spot_form_pins_it(rate_zones, admin_client) -> None:
     spot = ParkingSpotFactory(lat=BAYSIDE[0], lng=BAYSIDE[1], zone=rate_zones["elsewhere"])
+    saved_at = spot.updated_at
     page = admin_client.get(f"{SPOTS_ADMIN}{spot.pk}/change/")
     form = {
         name: value
@@ -433,6 +434,7 @@ def test_choosing_a_zone_in_the_spot_form_pins_it(rate_zones, admin_client) -> N
     assert response.status_code == 302
     spot.refresh_from_db()
     assert (spot.zone.code, spot.zone_pinned) == ("retail", True)
+    assert spot.updated_at > saved_at  # an edit stamps the spot, as auto_now did
 
 
 # The migration
